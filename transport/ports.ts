@@ -1,0 +1,283 @@
+// Hand-written ports: the engine's RPCs as plain TypeScript, so that context/, durable/ and
+// worker/ never see a generated or Connect type. connection.ts implements them over any Connect
+// transport (native fetch, node:http2, or the mock engine's in-memory router). Field meanings
+// are those of the wire messages named in each comment (../shared/hatchet-protocol.md).
+
+import type { JsonObject } from "./types.ts";
+
+/** Options every port call takes. */
+export interface CallOptions {
+  /** Aborts the call. */
+  signal?: AbortSignal;
+  /** Deadline for the call in milliseconds. */
+  timeoutMs?: number;
+}
+
+/** `ActionType` of an `AssignedAction`. */
+export type ActionKind = "START_STEP_RUN" | "CANCEL_STEP_RUN" | "START_GET_GROUP_KEY" | "START_BATCH";
+
+/** `AssignedAction` (§2.1, §3.6). Optional proto fields are `undefined` when unset. */
+export interface AssignedActionData {
+  tenantId: string;
+  workflowRunId: string;
+  jobId: string;
+  jobName: string;
+  jobRunId: string;
+  taskId: string;
+  taskRunExternalId: string;
+  actionId: string;
+  actionType: ActionKind;
+  actionPayload: string;
+  taskName: string;
+  retryCount: number;
+  additionalMetadata: string | undefined;
+  childWorkflowIndex: number | undefined;
+  childWorkflowKey: string | undefined;
+  parentWorkflowRunId: string | undefined;
+  priority: number;
+  workflowId: string | undefined;
+  workflowVersionId: string | undefined;
+  durableTaskInvocationCount: number | undefined;
+  triggeringEventExternalId: string | undefined;
+  triggeringEventKey: string | undefined;
+}
+
+/** `WorkerLabels`: a label value. */
+export type LabelValue = string | number;
+
+/** `WorkerRegisterRequest` (§3.2). Exactly one of `slots` and `slotConfig` is sent. */
+export interface RegisterWorkerInput {
+  workerName: string;
+  actions: string[];
+  services: string[];
+  slots?: number;
+  slotConfig?: Record<string, number>;
+  labels?: Record<string, LabelValue>;
+  runtimeInfo?: {
+    sdkVersion?: string;
+    language?: "UNKNOWN" | "TYPESCRIPT";
+    languageVersion?: string;
+    os?: string;
+    extra?: string;
+  };
+}
+
+/** `StepActionEventType`. */
+export type StepEventKind = "STARTED" | "COMPLETED" | "FAILED" | "ACKNOWLEDGED" | "CANCELLED";
+
+/** `StepActionEvent` (§3.7). */
+export interface StepActionEventInput {
+  workerId: string;
+  jobId: string;
+  jobRunId: string;
+  taskId: string;
+  taskRunExternalId: string;
+  actionId: string;
+  eventTimestamp: Date;
+  eventType: StepEventKind;
+  eventPayload: string;
+  retryCount: number;
+  shouldNotRetry?: boolean;
+}
+
+/** Which listen RPC to open: `ListenV2` (default) or the old `Listen`. */
+export type ListenVersion = "v2" | "v1";
+
+/** `Dispatcher` service. */
+export interface DispatcherPort {
+  /** `GetVersion`; `undefined` when the engine answers `UNIMPLEMENTED` (older than v0.78.27). */
+  getVersion(options?: CallOptions): Promise<string | undefined>;
+  register(input: RegisterWorkerInput, options?: CallOptions): Promise<{ workerId: string; tenantId: string }>;
+  /** `ListenV2` / `Listen` server stream; ends or throws when the stream ends. */
+  listen(workerId: string, version: ListenVersion, options?: CallOptions): AsyncIterable<AssignedActionData>;
+  heartbeat(workerId: string, at: Date, options?: CallOptions): Promise<void>;
+  sendStepActionEvent(event: StepActionEventInput, options?: CallOptions): Promise<void>;
+  /** `RefreshTimeout`; returns the new `timeout_at`. `incrementBy` is in the engine's form. */
+  refreshTimeout(taskRunExternalId: string, incrementBy: string, options?: CallOptions): Promise<Date | undefined>;
+  releaseSlot(taskRunExternalId: string, options?: CallOptions): Promise<void>;
+  unsubscribe(workerId: string, options?: CallOptions): Promise<void>;
+  upsertWorkerLabels(workerId: string, labels: Record<string, LabelValue>, options?: CallOptions): Promise<void>;
+}
+
+/** `PutLogRequest` (§2.2). */
+export interface PutLogInput {
+  taskRunExternalId: string;
+  createdAt: Date;
+  message: string;
+  level?: "DEBUG" | "INFO" | "WARN" | "ERROR";
+  metadata?: string;
+  taskRetryCount?: number;
+}
+
+/** `PutStreamEventRequest` (§2.2). */
+export interface PutStreamEventInput {
+  taskRunExternalId: string;
+  createdAt: Date;
+  message: Uint8Array;
+  metadata?: string;
+  eventIndex?: number;
+}
+
+/** `PushEventRequest` (§2.2). `payload` and `additionalMetadata` are JSON text. */
+export interface PushEventInput {
+  key: string;
+  payload: string;
+  eventTimestamp: Date;
+  additionalMetadata?: string;
+  priority?: number;
+  scope?: string;
+}
+
+/** `EventsService`. */
+export interface EventsPort {
+  push(input: PushEventInput, options?: CallOptions): Promise<{ eventId: string }>;
+  putLog(input: PutLogInput, options?: CallOptions): Promise<void>;
+  putStreamEvent(input: PutStreamEventInput, options?: CallOptions): Promise<void>;
+}
+
+/** `v1.Action` of a match condition. */
+export type MatchAction = "CREATE" | "QUEUE" | "CANCEL" | "SKIP";
+
+/** `v1.BaseMatchCondition`. */
+export interface BaseMatchInput {
+  readableDataKey: string;
+  action: MatchAction;
+  orGroupId: string;
+  expression: string;
+}
+
+/** `v1.SleepMatchCondition`. */
+export interface SleepMatchInput {
+  base: BaseMatchInput;
+  sleepFor: string;
+}
+
+/** `v1.UserEventMatchCondition`. */
+export interface UserEventMatchInput {
+  base: BaseMatchInput;
+  userEventKey: string;
+  eventScope?: string;
+}
+
+/** `v1.ParentOverrideMatchCondition`. */
+export interface ParentOverrideMatchInput {
+  base: BaseMatchInput;
+  parentReadableId: string;
+}
+
+/** `v1.DurableEventListenerConditions`. */
+export interface DurableConditionsInput {
+  sleepConditions: SleepMatchInput[];
+  userEventConditions: UserEventMatchInput[];
+}
+
+/** `v1.TaskConditions`. */
+export interface TaskConditionsInput extends DurableConditionsInput {
+  parentOverrideConditions: ParentOverrideMatchInput[];
+}
+
+/** `v1.DurableEvent`. */
+export interface DurableEventData {
+  taskId: string;
+  signalKey: string;
+  data: Uint8Array;
+}
+
+/** `v1.V1Dispatcher` legacy durable path (§6.3). */
+export interface DurablePort {
+  registerDurableEvent(
+    input: { taskId: string; signalKey: string; conditions: DurableConditionsInput },
+    options?: CallOptions,
+  ): Promise<void>;
+  /**
+   * Opens one `ListenForDurableEvent` bidi stream. `requests` feeds the request side (each item
+   * subscribes one key); the returned iterable yields events until the stream ends or throws.
+   */
+  listenForDurableEvent(
+    requests: AsyncIterable<{ taskId: string; signalKey: string }>,
+    options?: CallOptions,
+  ): AsyncIterable<DurableEventData>;
+}
+
+/** `v1.CreateTaskOpts`. */
+export interface CreateTaskInput {
+  readableId: string;
+  action: string;
+  timeout: string;
+  inputs: string;
+  parents: string[];
+  retries: number;
+  backoffFactor?: number;
+  backoffMaxSeconds?: number;
+  conditions?: TaskConditionsInput;
+  scheduleTimeout?: string;
+  isDurable: boolean;
+  slotRequests: Record<string, number>;
+}
+
+/** `v1.CreateWorkflowVersionRequest`. */
+export interface PutWorkflowInput {
+  name: string;
+  description: string;
+  version: string;
+  eventTriggers: string[];
+  tasks: CreateTaskInput[];
+  onFailureTask?: CreateTaskInput;
+  defaultPriority?: number;
+}
+
+/** `v1.RunStatus` as text. */
+export type RunStatusName = "QUEUED" | "RUNNING" | "COMPLETED" | "FAILED" | "CANCELLED" | "EVICTED";
+
+/** `v1.GetRunDetailsResponse`, JSON fields parsed. */
+export interface RunDetailsData {
+  input: JsonObject;
+  status: RunStatusName;
+  done: boolean;
+  additionalMetadata: JsonObject | undefined;
+  taskRuns: Record<string, {
+    externalId: string;
+    status: RunStatusName;
+    error: string | undefined;
+    output: JsonObject | undefined;
+    readableId: string;
+  }>;
+}
+
+/** `v1.AdminService`. */
+export interface AdminPort {
+  putWorkflow(input: PutWorkflowInput, options?: CallOptions): Promise<{ id: string; workflowId: string }>;
+  cancelTasks(externalIds: string[], options?: CallOptions): Promise<string[]>;
+  triggerWorkflowRun(
+    input: { workflowName: string; input: JsonObject; additionalMetadata?: JsonObject; priority?: number },
+    options?: CallOptions,
+  ): Promise<{ workflowRunId: string }>;
+  getRunDetails(workflowRunId: string, options?: CallOptions): Promise<RunDetailsData>;
+}
+
+/** All four services over one transport. */
+export interface EnginePorts {
+  dispatcher: DispatcherPort;
+  events: EventsPort;
+  durable: DurablePort;
+  admin: AdminPort;
+}
+
+/** gRPC status codes as Connect names them. */
+export type RpcCode =
+  | "canceled"
+  | "unknown"
+  | "invalid_argument"
+  | "deadline_exceeded"
+  | "not_found"
+  | "already_exists"
+  | "permission_denied"
+  | "resource_exhausted"
+  | "failed_precondition"
+  | "aborted"
+  | "out_of_range"
+  | "unimplemented"
+  | "internal"
+  | "unavailable"
+  | "data_loss"
+  | "unauthenticated";
