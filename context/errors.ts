@@ -9,7 +9,12 @@
  * ```
  */
 export class NonRetryableError extends Error {
-  /** @param message Why the task failed. @param options The cause, if any. */
+  /**
+   * Creates the error.
+   *
+   * @param message Why the task failed.
+   * @param options The cause, if any.
+   */
   constructor(message: string, options?: ErrorOptions) {
     super(message, options);
     this.name = "NonRetryableError";
@@ -28,7 +33,11 @@ export class NonRetryableError extends Error {
 export class TaskSkippedError extends Error {
   /** The skipped task's name. */
   readonly task: string;
-  /** @param task The skipped task's name. */
+  /**
+   * Creates the error.
+   *
+   * @param task The skipped task's name.
+   */
   constructor(task: string) {
     super(`Task "${task}" was skipped`);
     this.name = "TaskSkippedError";
@@ -49,7 +58,12 @@ export class TaskSkippedError extends Error {
 export class TaskOutputMissingError extends Error {
   /** The task asked for. */
   readonly task: string;
-  /** @param task The task asked for. @param present The parents whose outputs are present. */
+  /**
+   * Creates the error.
+   *
+   * @param task The task asked for.
+   * @param present The parents whose outputs are present.
+   */
   constructor(task: string, present: string[]) {
     super(
       `No output for task "${task}": parents present: ${
@@ -74,7 +88,12 @@ export class TaskOutputMissingError extends Error {
 export class TaskCancelledError extends Error {
   /** Who cancelled: the engine (`CANCEL_STEP_RUN`, timeout), the task itself, or the worker stopping. */
   readonly source: "engine" | "task" | "worker";
-  /** @param source Who cancelled. @param detail Extra text for the message. */
+  /**
+   * Creates the error.
+   *
+   * @param source Who cancelled.
+   * @param detail Extra text for the message.
+   */
   constructor(source: "engine" | "task" | "worker", detail?: string) {
     super(`Task run was cancelled by the ${source}${detail ? `: ${detail}` : ""}`);
     this.name = "TaskCancelledError";

@@ -1,0 +1,432 @@
+// The ports of ports.ts over any Connect transport: generated messages in, plain data out, and
+// every Connect failure turned into an RpcError so callers outside transport/ can decide on
+// retries without importing Connect.
+
+import { create } from "@bufbuild/protobuf";
+import { timestampDate, timestampFromDate } from "@bufbuild/protobuf/wkt";
+import {
+  type CallOptions as ConnectCallOptions,
+  Code,
+  ConnectError,
+  createClient,
+} from "@connectrpc/connect";
+import type { Transport } from "@connectrpc/connect";
+import type {
+  ActionKind,
+  AdminPort,
+  AssignedActionData,
+  BaseMatchInput,
+  CallOptions,
+  CreateTaskInput,
+  DispatcherPort,
+  DurableConditionsInput,
+  DurablePort,
+  EnginePorts,
+  EventsPort,
+  LabelValue,
+  MatchAction,
+  RpcCode,
+  RunDetailsData,
+  RunStatusName,
+  StepEventKind,
+} from "./ports.ts";
+import { RpcError } from "./rpc_error.ts";
+import type { JsonObject } from "./types.ts";
+import {
+  Action,
+  ActionType,
+  AdminService,
+  type AssignedAction,
+  BaseMatchConditionSchema,
+  CreateTaskOptsSchema,
+  Dispatcher,
+  DurableEventListenerConditionsSchema,
+  EventsService,
+  RunStatus,
+  SDKS,
+  StepActionEventType,
+  TaskConditionsSchema,
+  V1Dispatcher,
+  WorkerLabelsSchema,
+} from "./services.ts";
+
+const CODE_NAMES: readonly RpcCode[] = [
+  "unknown", // 0 is OK and never reaches an error
+  "canceled",
+  "unknown",
+  "invalid_argument",
+  "deadline_exceeded",
+  "not_found",
+  "already_exists",
+  "permission_denied",
+  "resource_exhausted",
+  "failed_precondition",
+  "aborted",
+  "out_of_range",
+  "unimplemented",
+  "internal",
+  "unavailable",
+  "data_loss",
+  "unauthenticated",
+];
+
+/**
+ * Turns whatever a Connect call threw into an `RpcError`. A `TypeError` from fetch (connection
+ * refused, reset) carries no status: it is a transport failure, so it reads as `unavailable`.
+ */
+export function toRpcError(err: unknown, method: string): RpcError {
+  if (err instanceof RpcError) return err;
+  if (err instanceof ConnectError) {
+    let code = CODE_NAMES[err.code] ?? "unknown";
+    if (err.code === Code.Unknown && err.cause instanceof TypeError) code = "unavailable";
+    return new RpcError(code, method, err.rawMessage, { cause: err });
+  }
+  if (err instanceof TypeError) {
+    return new RpcError("unavailable", method, err.message, { cause: err });
+  }
+  const detail = err instanceof Error ? err.message : String(err);
+  return new RpcError("unknown", method, detail, { cause: err });
+}
+
+async function call<T>(method: string, fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    throw toRpcError(err, method);
+  }
+}
+
+async function* stream<T>(method: string, source: () => AsyncIterable<T>): AsyncGenerator<T> {
+  try {
+    yield* source();
+  } catch (err) {
+    throw toRpcError(err, method);
+  }
+}
+
+function connectOptions(options: CallOptions | undefined): ConnectCallOptions {
+  return { signal: options?.signal, timeoutMs: options?.timeoutMs };
+}
+
+const ACTION_KINDS: Record<ActionType, ActionKind> = {
+  [ActionType.START_STEP_RUN]: "START_STEP_RUN",
+  [ActionType.CANCEL_STEP_RUN]: "CANCEL_STEP_RUN",
+  [ActionType.START_GET_GROUP_KEY]: "START_GET_GROUP_KEY",
+  [ActionType.START_BATCH]: "START_BATCH",
+};
+
+const STEP_EVENT_TYPES: Record<StepEventKind, StepActionEventType> = {
+  STARTED: StepActionEventType.STEP_EVENT_TYPE_STARTED,
+  COMPLETED: StepActionEventType.STEP_EVENT_TYPE_COMPLETED,
+  FAILED: StepActionEventType.STEP_EVENT_TYPE_FAILED,
+  ACKNOWLEDGED: StepActionEventType.STEP_EVENT_TYPE_ACKNOWLEDGED,
+  CANCELLED: StepActionEventType.STEP_EVENT_TYPE_CANCELLED,
+};
+
+const MATCH_ACTIONS: Record<MatchAction, Action> = {
+  CREATE: Action.CREATE,
+  QUEUE: Action.QUEUE,
+  CANCEL: Action.CANCEL,
+  SKIP: Action.SKIP,
+};
+
+const RUN_STATUS: Record<RunStatus, RunStatusName> = {
+  [RunStatus.QUEUED]: "QUEUED",
+  [RunStatus.RUNNING]: "RUNNING",
+  [RunStatus.COMPLETED]: "COMPLETED",
+  [RunStatus.FAILED]: "FAILED",
+  [RunStatus.CANCELLED]: "CANCELLED",
+  [RunStatus.EVICTED]: "EVICTED",
+};
+
+/** The plain view of an `AssignedAction`. */
+export function fromAssignedAction(a: AssignedAction): AssignedActionData {
+  return {
+    tenantId: a.tenantId,
+    workflowRunId: a.workflowRunId,
+    jobId: a.jobId,
+    jobName: a.jobName,
+    jobRunId: a.jobRunId,
+    taskId: a.taskId,
+    taskRunExternalId: a.taskRunExternalId,
+    actionId: a.actionId,
+    actionType: ACTION_KINDS[a.actionType] ?? "START_GET_GROUP_KEY",
+    actionPayload: a.actionPayload,
+    taskName: a.taskName,
+    retryCount: a.retryCount,
+    additionalMetadata: a.additionalMetadata,
+    childWorkflowIndex: a.childWorkflowIndex,
+    childWorkflowKey: a.childWorkflowKey,
+    parentWorkflowRunId: a.parentWorkflowRunId,
+    priority: a.priority,
+    workflowId: a.workflowId,
+    workflowVersionId: a.workflowVersionId,
+    durableTaskInvocationCount: a.durableTaskInvocationCount,
+    triggeringEventExternalId: a.triggeringEventExternalId,
+    triggeringEventKey: a.triggeringEventKey,
+  };
+}
+
+function labelsToProto(labels: Record<string, LabelValue> | undefined) {
+  return Object.fromEntries(
+    Object.entries(labels ?? {}).map(([k, v]) => [
+      k,
+      create(WorkerLabelsSchema, typeof v === "number" ? { intValue: v } : { strValue: v }),
+    ]),
+  );
+}
+
+function baseToProto(base: BaseMatchInput) {
+  return create(BaseMatchConditionSchema, { ...base, action: MATCH_ACTIONS[base.action] });
+}
+
+function conditionLists(c: DurableConditionsInput) {
+  return {
+    sleepConditions: c.sleepConditions.map((s) => ({
+      base: baseToProto(s.base),
+      sleepFor: s.sleepFor,
+    })),
+    userEventConditions: c.userEventConditions.map((u) => ({
+      base: baseToProto(u.base),
+      userEventKey: u.userEventKey,
+      eventScope: u.eventScope,
+    })),
+  };
+}
+
+function durableConditionsToProto(c: DurableConditionsInput) {
+  return create(DurableEventListenerConditionsSchema, conditionLists(c));
+}
+
+function taskToProto(t: CreateTaskInput) {
+  const { conditions, ...rest } = t;
+  return create(CreateTaskOptsSchema, {
+    ...rest,
+    conditions: conditions && create(TaskConditionsSchema, {
+      ...conditionLists(conditions),
+      parentOverrideConditions: conditions.parentOverrideConditions.map((p) => ({
+        base: baseToProto(p.base),
+        parentReadableId: p.parentReadableId,
+      })),
+    }),
+  });
+}
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+function parseJsonBytes(bytes: Uint8Array | undefined): JsonObject | undefined {
+  if (!bytes || bytes.length === 0) return undefined;
+  const value = JSON.parse(decoder.decode(bytes));
+  return value !== null && typeof value === "object" && !Array.isArray(value) ? value : undefined;
+}
+
+/**
+ * Implements every port over one Connect transport.
+ *
+ * @param transport Any Connect transport speaking gRPC to a Hatchet engine (or the mock).
+ * @returns The four service ports.
+ */
+export function createEnginePorts(transport: Transport): EnginePorts {
+  const dispatcher = createClient(Dispatcher, transport);
+  const events = createClient(EventsService, transport);
+  const v1 = createClient(V1Dispatcher, transport);
+  const admin = createClient(AdminService, transport);
+
+  const dispatcherPort: DispatcherPort = {
+    async getVersion(options) {
+      try {
+        const res = await call(
+          "/Dispatcher/GetVersion",
+          () => dispatcher.getVersion({}, connectOptions(options)),
+        );
+        return res.version;
+      } catch (err) {
+        if (err instanceof RpcError && err.code === "unimplemented") return undefined;
+        throw err;
+      }
+    },
+    async register(input, options) {
+      const res = await call("/Dispatcher/Register", () =>
+        dispatcher.register({
+          workerName: input.workerName,
+          actions: input.actions,
+          services: input.services,
+          slots: input.slots,
+          slotConfig: input.slotConfig ?? {},
+          labels: labelsToProto(input.labels),
+          runtimeInfo: input.runtimeInfo && {
+            ...input.runtimeInfo,
+            language: input.runtimeInfo.language === "TYPESCRIPT" ? SDKS.TYPESCRIPT : SDKS.UNKNOWN,
+          },
+        }, connectOptions(options)));
+      return { workerId: res.workerId, tenantId: res.tenantId };
+    },
+    listen(workerId, version, options) {
+      const method = version === "v2" ? "/Dispatcher/ListenV2" : "/Dispatcher/Listen";
+      return stream(method, async function* () {
+        const source = version === "v2"
+          ? dispatcher.listenV2({ workerId }, connectOptions(options))
+          : dispatcher.listen({ workerId }, connectOptions(options));
+        for await (const action of source) yield fromAssignedAction(action);
+      });
+    },
+    async heartbeat(workerId, at, options) {
+      await call(
+        "/Dispatcher/Heartbeat",
+        () =>
+          dispatcher.heartbeat(
+            { workerId, heartbeatAt: timestampFromDate(at) },
+            connectOptions(options),
+          ),
+      );
+    },
+    async sendStepActionEvent(e, options) {
+      await call("/Dispatcher/SendStepActionEvent", () =>
+        dispatcher.sendStepActionEvent({
+          ...e,
+          eventTimestamp: timestampFromDate(e.eventTimestamp),
+          eventType: STEP_EVENT_TYPES[e.eventType],
+        }, connectOptions(options)));
+    },
+    async refreshTimeout(taskRunExternalId, incrementBy, options) {
+      const res = await call("/Dispatcher/RefreshTimeout", () =>
+        dispatcher.refreshTimeout(
+          { taskRunExternalId, incrementTimeoutBy: incrementBy },
+          connectOptions(options),
+        ));
+      return res.timeoutAt && timestampDate(res.timeoutAt);
+    },
+    async releaseSlot(taskRunExternalId, options) {
+      await call(
+        "/Dispatcher/ReleaseSlot",
+        () => dispatcher.releaseSlot({ taskRunExternalId }, connectOptions(options)),
+      );
+    },
+    async unsubscribe(workerId, options) {
+      await call(
+        "/Dispatcher/Unsubscribe",
+        () => dispatcher.unsubscribe({ workerId }, connectOptions(options)),
+      );
+    },
+    async upsertWorkerLabels(workerId, labels, options) {
+      await call("/Dispatcher/UpsertWorkerLabels", () =>
+        dispatcher.upsertWorkerLabels(
+          { workerId, labels: labelsToProto(labels) },
+          connectOptions(options),
+        ));
+    },
+  };
+
+  const eventsPort: EventsPort = {
+    async push(input, options) {
+      const res = await call("/EventsService/Push", () =>
+        events.push(
+          { ...input, eventTimestamp: timestampFromDate(input.eventTimestamp) },
+          connectOptions(options),
+        ));
+      return { eventId: res.eventId };
+    },
+    async putLog(input, options) {
+      await call("/EventsService/PutLog", () =>
+        events.putLog({
+          ...input,
+          metadata: input.metadata ?? "",
+          createdAt: timestampFromDate(input.createdAt),
+        }, connectOptions(options)));
+    },
+    async putStreamEvent(input, options) {
+      await call("/EventsService/PutStreamEvent", () =>
+        events.putStreamEvent({
+          ...input,
+          metadata: input.metadata ?? "",
+          eventIndex: input.eventIndex === undefined ? undefined : BigInt(input.eventIndex),
+          createdAt: timestampFromDate(input.createdAt),
+        }, connectOptions(options)));
+    },
+  };
+
+  const durablePort: DurablePort = {
+    async registerDurableEvent(input, options) {
+      await call("/v1.V1Dispatcher/RegisterDurableEvent", () =>
+        v1.registerDurableEvent({
+          taskId: input.taskId,
+          signalKey: input.signalKey,
+          conditions: durableConditionsToProto(input.conditions),
+        }, connectOptions(options)));
+    },
+    listenForDurableEvent(requests, options) {
+      return stream("/v1.V1Dispatcher/ListenForDurableEvent", async function* () {
+        const source = v1.listenForDurableEvent(
+          (async function* () {
+            for await (const r of requests) yield { taskId: r.taskId, signalKey: r.signalKey };
+          })(),
+          connectOptions(options),
+        );
+        for await (const e of source) {
+          yield { taskId: e.taskId, signalKey: e.signalKey, data: e.data };
+        }
+      });
+    },
+  };
+
+  const adminPort: AdminPort = {
+    async putWorkflow(input, options) {
+      const res = await call("/v1.AdminService/PutWorkflow", () =>
+        admin.putWorkflow({
+          name: input.name,
+          description: input.description,
+          version: input.version,
+          eventTriggers: input.eventTriggers,
+          tasks: input.tasks.map(taskToProto),
+          onFailureTask: input.onFailureTask && taskToProto(input.onFailureTask),
+          defaultPriority: input.defaultPriority,
+        }, connectOptions(options)));
+      return { id: res.id, workflowId: res.workflowId };
+    },
+    async cancelTasks(externalIds, options) {
+      const res = await call(
+        "/v1.AdminService/CancelTasks",
+        () => admin.cancelTasks({ externalIds }, connectOptions(options)),
+      );
+      return res.cancelledTasks;
+    },
+    async triggerWorkflowRun(input, options) {
+      const res = await call("/v1.AdminService/TriggerWorkflowRun", () =>
+        admin.triggerWorkflowRun({
+          workflowName: input.workflowName,
+          input: encoder.encode(JSON.stringify(input.input)),
+          additionalMetadata: input.additionalMetadata
+            ? encoder.encode(JSON.stringify(input.additionalMetadata))
+            : new Uint8Array(),
+          priority: input.priority,
+        }, connectOptions(options)));
+      return { workflowRunId: res.externalId };
+    },
+    async getRunDetails(workflowRunId, options) {
+      const res = await call(
+        "/v1.AdminService/GetRunDetails",
+        () => admin.getRunDetails({ externalId: workflowRunId }, connectOptions(options)),
+      );
+      const details: RunDetailsData = {
+        input: parseJsonBytes(res.input) ?? {},
+        status: RUN_STATUS[res.status] ?? "QUEUED",
+        done: res.done,
+        additionalMetadata: parseJsonBytes(res.additionalMetadata),
+        taskRuns: {},
+      };
+      for (const [id, t] of Object.entries(res.taskRuns)) {
+        details.taskRuns[id] = {
+          externalId: t.externalId,
+          status: RUN_STATUS[t.status] ?? "QUEUED",
+          error: t.error,
+          output: parseJsonBytes(t.output),
+          readableId: t.readableId,
+        };
+      }
+      return details;
+    },
+  };
+
+  return { dispatcher: dispatcherPort, events: eventsPort, durable: durablePort, admin: adminPort };
+}

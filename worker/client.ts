@@ -1,0 +1,237 @@
+import type { Transport } from "@connectrpc/connect";
+import { type ClientConfig, type ClientOptions, resolveConfig } from "../transport/config.ts";
+import { createEnginePorts } from "../transport/connection.ts";
+import { createGrpcTransport } from "../transport/grpc_transport.ts";
+import type { EnginePorts, RunDetailsData } from "../transport/ports.ts";
+import type { JsonObject } from "../transport/types.ts";
+import type { Workflow } from "./workflow.ts";
+
+/** Options of {@link EventsClient.push}. */
+export interface PushOptions {
+  /** Metadata attached to the event and to the runs it triggers. */
+  additionalMetadata?: JsonObject;
+  /** 1 (low) to 3 (high). */
+  priority?: number;
+  /** The event's scope. */
+  scope?: string;
+}
+
+/** Pushes user events: they trigger workflows (`onEvents`) and wake durable waits. */
+export interface EventsClient {
+  /**
+   * Pushes one event. The key is namespaced.
+   *
+   * @param key The event key, e.g. `"order:approved"`.
+   * @param payload The event payload (a JSON object).
+   * @param options Metadata, priority and scope.
+   * @returns The engine's event id.
+   */
+  push(key: string, payload: JsonObject, options?: PushOptions): Promise<{ eventId: string }>;
+}
+
+/** Options of {@link RunsClient.trigger}. */
+export interface TriggerOptions {
+  /** Metadata attached to the run (`ctx.additionalMetadata`). */
+  additionalMetadata?: JsonObject;
+  /** 1 (low) to 3 (high). */
+  priority?: number;
+}
+
+/** The outcome of a finished workflow run. */
+export interface RunResult {
+  /** How the run ended. */
+  status: "COMPLETED" | "FAILED" | "CANCELLED";
+  /** Task name to output, for each completed task. */
+  outputs: Record<string, JsonObject>;
+  /** Task name to error text, for each failed task. */
+  errors: Record<string, string>;
+}
+
+/** A triggered workflow run. */
+export interface RunRef {
+  /** The workflow run id. */
+  readonly id: string;
+  /**
+   * Waits until the run is done and returns its outcome. Polls the engine with backoff.
+   *
+   * @param options `signal` stops waiting.
+   * @returns The run's status, task outputs and task errors.
+   */
+  result(options?: { signal?: AbortSignal }): Promise<RunResult>;
+}
+
+/** Starts and cancels workflow runs. */
+export interface RunsClient {
+  /**
+   * Triggers a run of a workflow (namespaced by the client).
+   *
+   * @param workflow The workflow, or its name.
+   * @param input The run's input.
+   * @param options Metadata and priority.
+   * @returns A reference to the run.
+   */
+  trigger<I extends JsonObject>(
+    workflow: Workflow<I> | string,
+    input: I,
+    options?: TriggerOptions,
+  ): Promise<RunRef>;
+  /**
+   * Cancels task runs by their external ids.
+   *
+   * @param taskRunIds Task run ids to cancel.
+   */
+  cancel(taskRunIds: string[]): Promise<void>;
+}
+
+/** A connection to a Hatchet engine: configuration, events and runs. Close it when done. */
+export interface HatchetClient extends AsyncDisposable {
+  /** The resolved configuration; its string and JSON forms never show the token. */
+  readonly config: ClientConfig;
+  /** Pushes events. */
+  readonly events: EventsClient;
+  /** Triggers and cancels runs. */
+  readonly runs: RunsClient;
+  /** Closes the client's HTTP/2 sessions. */
+  close(): Promise<void>;
+}
+
+const portsByClient = new WeakMap<HatchetClient, EnginePorts>();
+
+/**
+ * The engine ports behind a client, for the worker. Not part of the public API.
+ *
+ * @throws {TypeError} When `client` was not made by `createClient` or `MockEngine`.
+ */
+export function enginePortsOf(client: HatchetClient): EnginePorts {
+  const ports = portsByClient.get(client);
+  if (!ports) {
+    throw new TypeError(
+      "Expected a HatchetClient from createClient() or MockEngine.client, received another object",
+    );
+  }
+  return ports;
+}
+
+/**
+ * Creates a client for a Hatchet engine. Configuration comes from `options`, then the
+ * `HATCHET_CLIENT_*` environment, then the token's claims.
+ *
+ * @param options Token, address, TLS, namespace and HTTP stack.
+ * @returns A client; close it (or `await using`) when done.
+ * @throws {ConfigError} When the configuration is missing or invalid.
+ * @example
+ * ```ts
+ * import { createClient } from "@hatchet-deno/sdk";
+ * import { MockEngine } from "@hatchet-deno/sdk/testing";
+ * await using engine = new MockEngine();
+ * const server = await engine.listen();
+ * await using client = createClient({ token: engine.token, hostPort: server.hostPort, tls: "none", env: {} });
+ * console.assert(client.config.hostPort === server.hostPort);
+ * await server.close();
+ * ```
+ */
+export function createClient(options?: ClientOptions): HatchetClient {
+  const config = resolveConfig(options);
+  const { transport, close } = createGrpcTransport(config);
+  return createClientFromTransport(config, transport, close);
+}
+
+const MAX_POLL_MS = 1_000;
+
+/**
+ * Builds a client over an existing Connect transport (the mock engine's in-memory one, say).
+ * Not part of the public API.
+ */
+export function createClientFromTransport(
+  config: ClientConfig,
+  transport: Transport,
+  close: () => Promise<void> = () => Promise.resolve(),
+): HatchetClient {
+  const ports = createEnginePorts(transport);
+  let closed: Promise<void> | undefined;
+  const closeOnce = () => closed ??= close();
+
+  const client: HatchetClient = {
+    config,
+    events: {
+      async push(key, payload, options) {
+        if (typeof key !== "string" || key === "") {
+          throw new TypeError(
+            `Event key must be a non-empty string, received ${JSON.stringify(key)}`,
+          );
+        }
+        return await ports.events.push({
+          key: config.applyNamespace(key),
+          payload: JSON.stringify(payload),
+          eventTimestamp: new Date(),
+          additionalMetadata: options?.additionalMetadata &&
+            JSON.stringify(options.additionalMetadata),
+          priority: options?.priority,
+          scope: options?.scope,
+        });
+      },
+    },
+    runs: {
+      async trigger(workflow, input, options) {
+        const name = typeof workflow === "string" ? workflow : workflow.name;
+        const { workflowRunId } = await ports.admin.triggerWorkflowRun({
+          workflowName: config.applyNamespace(name),
+          input,
+          additionalMetadata: options?.additionalMetadata,
+          priority: options?.priority,
+        });
+        return runRef(ports, workflowRunId);
+      },
+      async cancel(taskRunIds) {
+        await ports.admin.cancelTasks(taskRunIds);
+      },
+    },
+    close: closeOnce,
+    [Symbol.asyncDispose]: closeOnce,
+  };
+  portsByClient.set(client, ports);
+  return client;
+}
+
+function runRef(ports: EnginePorts, id: string): RunRef {
+  return {
+    id,
+    async result(options) {
+      let delay = 5;
+      for (;;) {
+        options?.signal?.throwIfAborted();
+        const details = await ports.admin.getRunDetails(id, { signal: options?.signal });
+        if (details.done) return toRunResult(details);
+        await sleep(delay, options?.signal);
+        delay = Math.min(delay * 2, MAX_POLL_MS);
+      }
+    },
+  };
+}
+
+function toRunResult(details: RunDetailsData): RunResult {
+  const outputs: Record<string, JsonObject> = {};
+  const errors: Record<string, string> = {};
+  for (const task of Object.values(details.taskRuns)) {
+    if (task.status === "COMPLETED") outputs[task.readableId] = task.output ?? {};
+    if (task.status === "FAILED") errors[task.readableId] = task.error ?? "";
+  }
+  const status = details.status === "COMPLETED" || details.status === "FAILED"
+    ? details.status
+    : "CANCELLED";
+  return { status, outputs, errors };
+}
+
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(signal!.reason);
+    };
+    const timer = setTimeout(() => {
+      signal?.removeEventListener("abort", onAbort);
+      resolve();
+    }, ms);
+    signal?.addEventListener("abort", onAbort, { once: true });
+  });
+}

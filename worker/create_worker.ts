@@ -1,0 +1,841 @@
+import { createContext, type LogLevel, type TaskRunPort } from "../context/create_context.ts";
+import type { Context } from "../context/context.ts";
+import { NonRetryableError, TaskCancelledError } from "../context/errors.ts";
+import { createLogSender, type LogSender } from "../context/log_sender.ts";
+import { parseAssignment, type TaskRunData } from "../context/parse_assignment.ts";
+import { backoffDelay, retryTransient, sleep } from "../context/_retry.ts";
+import {
+  createDurableContext,
+  createDurableListener,
+  type DurableListener,
+} from "../durable/mod.ts";
+import { parseDuration } from "../transport/duration.ts";
+import type {
+  AssignedActionData,
+  EnginePorts,
+  ListenVersion,
+  RegisterWorkerInput,
+  StepEventKind,
+} from "../transport/ports.ts";
+import { RpcError } from "../transport/rpc_error.ts";
+import type { DurationInput } from "../transport/types.ts";
+import { enginePortsOf, type HatchetClient } from "./client.ts";
+import { describeError, serializeOutput } from "./_outcome.ts";
+import { actionIdOf, putWorkflowInput, registerInput, withNamespace } from "./_registration.ts";
+import { createSlotPool, type SlotLease } from "./_slots.ts";
+import {
+  definitionOf,
+  type TaskDefinition,
+  type Workflow,
+  type WorkflowDefinition,
+} from "./workflow.ts";
+
+/** Where a worker reports reconnects, retries and delivery failures. Defaults to `console`. */
+export interface WorkerLogger {
+  /** Something went wrong and the worker is recovering (a reconnect, a retry). */
+  warn(message: string): void;
+  /** Something was lost or could not be recovered. */
+  error(message: string): void;
+}
+
+/** Options of {@link createWorker}. */
+export interface WorkerOptions<L = undefined> {
+  /** The worker's name (namespaced by the client). */
+  name: string;
+  /** The workflows whose tasks this worker runs. */
+  // deno-lint-ignore no-explicit-any
+  workflows: Workflow<any>[];
+  /** How many non-durable tasks run at once; default 100. */
+  slots?: number;
+  /** How many durable tasks run at once; default 1000. */
+  durableSlots?: number;
+  /** Worker labels for affinity. */
+  labels?: Record<string, string | number>;
+  /**
+   * Runs once at start; its yielded value is `ctx.lifespan` in every task. Resumed after the
+   * worker stopped, so code after the `yield` cleans up.
+   */
+  lifespan?: () => AsyncGenerator<L, void, void>;
+  /** How long `stop()` lets running tasks finish before cancelling them; default `"30s"`. */
+  drainTimeout?: DurationInput;
+  /** How long `start()` retries transient failures before giving up; default `"30s"`. */
+  startTimeout?: DurationInput;
+  /**
+   * After a run is cancelled, how long its slot stays taken while the task function ignores
+   * `ctx.signal`; default `"1s"`.
+   */
+  cancellationGracePeriod?: DurationInput;
+  /** Interval between heartbeats; default `"4s"` (the engine drops workers silent for 5 s). */
+  heartbeatInterval?: DurationInput;
+  /** Receives reconnect and delivery warnings; default `console`. */
+  logger?: WorkerLogger;
+}
+
+/** Where a worker is in its life. */
+export type WorkerState = "idle" | "starting" | "running" | "stopping" | "stopped" | "failed";
+
+/** A process that runs the tasks of its workflows. Stop it (or `await using`) when done. */
+export interface Worker extends AsyncDisposable {
+  /** The engine's id for this worker, once registered. */
+  readonly id: string | undefined;
+  /** The worker's namespaced name. */
+  readonly name: string;
+  /** `idle -> starting -> running -> stopping -> stopped`, or `failed` when start fails. */
+  readonly state: WorkerState;
+  /**
+   * Registers the workflows and the worker, then listens for work. Resolves once listening.
+   *
+   * @throws {Error} When registration fails (after retrying transient errors for
+   *   `startTimeout`), with the cause attached; or when the worker is not idle.
+   */
+  start(): Promise<void>;
+  /**
+   * Stops taking work, lets running tasks finish and report (up to `drainTimeout`, then cancels
+   * them), stops heartbeats, unsubscribes and runs the lifespan cleanup. Idempotent.
+   */
+  stop(): Promise<void>;
+}
+
+const SDK_VERSION = "0.1.0";
+const DEFAULT_SLOTS = 100;
+const DEFAULT_DURABLE_SLOTS = 1000;
+const CALL_TIMEOUT_MS = 30_000;
+const HEARTBEAT_TIMEOUT_MS = 5_000;
+
+interface ActionEntry {
+  task: TaskDefinition;
+  workflow: WorkflowDefinition;
+}
+
+interface Attempt {
+  key: string;
+  controller: AbortController;
+  settled: Promise<void>;
+  settle: () => void;
+  lease: SlotLease | undefined;
+  graceTimer: ReturnType<typeof setTimeout> | undefined;
+}
+
+const consoleLogger: WorkerLogger = {
+  warn: (message) => console.warn(`[hatchet] ${message}`),
+  error: (message) => console.error(`[hatchet] ${message}`),
+};
+
+function positiveInteger(value: number | undefined, fallback: number, what: string): number {
+  if (value === undefined) return fallback;
+  if (!Number.isInteger(value) || value <= 0) {
+    throw new RangeError(`${what} must be a positive integer, received ${String(value)}`);
+  }
+  return value;
+}
+
+function durationMs(value: DurationInput | undefined, fallback: number, what: string): number {
+  if (value === undefined) return fallback;
+  try {
+    return parseDuration(value);
+  } catch (err) {
+    throw new RangeError(`${what}: ${(err as Error).message}`);
+  }
+}
+
+function messageOf(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+function attemptKey(action: AssignedActionData): string {
+  return `${action.taskRunExternalId}/${action.retryCount}`;
+}
+
+/**
+ * Creates a worker for the given workflows. Nothing talks to the engine until `start()`.
+ *
+ * @param client A client from `createClient()` or `MockEngine.client`.
+ * @param options Name, workflows, slots, labels, lifespan and timings.
+ * @returns The worker, in state `"idle"`.
+ * @throws {TypeError} When the name is empty, `workflows` is empty or holds something that is not
+ *   a workflow, or two tasks map to the same action id.
+ * @throws {RangeError} When a slot count or duration is invalid.
+ * @example
+ * ```ts
+ * import { createWorker, workflow } from "@hatchet-deno/sdk";
+ * import { MockEngine } from "@hatchet-deno/sdk/testing";
+ * import assert from "node:assert/strict";
+ *
+ * const add = workflow<{ a: number; b: number }>({ name: "add" });
+ * add.task({ name: "sum", fn: (input) => ({ sum: input.a + input.b }) });
+ *
+ * await using engine = new MockEngine();
+ * await using worker = createWorker(engine.client, { name: "adder", workflows: [add], slots: 4 });
+ * await worker.start();
+ * assert.equal(worker.state, "running");
+ * const run = await engine.client.runs.trigger(add, { a: 2, b: 3 });
+ * assert.deepEqual((await run.result()).outputs.sum, { sum: 5 });
+ * await worker.stop();
+ * assert.equal(worker.state, "stopped");
+ * ```
+ */
+export function createWorker<L = undefined>(
+  client: HatchetClient,
+  options: WorkerOptions<L>,
+): Worker {
+  if (options === null || typeof options !== "object") {
+    throw new TypeError(`createWorker() expects an options object, received ${String(options)}`);
+  }
+  if (typeof options.name !== "string" || options.name.trim() === "") {
+    throw new TypeError(
+      `Worker name must be a non-empty string, received ${JSON.stringify(options.name)}`,
+    );
+  }
+  if (!Array.isArray(options.workflows) || options.workflows.length === 0) {
+    throw new TypeError(`Worker "${options.name}": workflows must be a non-empty array`);
+  }
+  const ports: EnginePorts = enginePortsOf(client);
+  const namespace = client.config.namespace ?? "";
+  const workerName = withNamespace(namespace, options.name);
+  const slots = positiveInteger(options.slots, DEFAULT_SLOTS, `Worker "${options.name}": slots`);
+  const durableSlots = positiveInteger(
+    options.durableSlots,
+    DEFAULT_DURABLE_SLOTS,
+    `Worker "${options.name}": durableSlots`,
+  );
+  const drainMs = durationMs(
+    options.drainTimeout,
+    30_000,
+    `Worker "${options.name}": drainTimeout`,
+  );
+  const startMs = durationMs(
+    options.startTimeout,
+    30_000,
+    `Worker "${options.name}": startTimeout`,
+  );
+  const graceMs = durationMs(
+    options.cancellationGracePeriod,
+    1_000,
+    `Worker "${options.name}": cancellationGracePeriod`,
+  );
+  const heartbeatMs = durationMs(
+    options.heartbeatInterval,
+    4_000,
+    `Worker "${options.name}": heartbeatInterval`,
+  );
+  if (options.labels !== undefined) {
+    for (const [key, value] of Object.entries(options.labels)) {
+      if (typeof value !== "string" && typeof value !== "number") {
+        throw new TypeError(
+          `Worker "${options.name}": label "${key}" must be a string or a number, received ${typeof value}`,
+        );
+      }
+    }
+  }
+  const logger = options.logger ?? consoleLogger;
+
+  const definitions = options.workflows.map((wf) => definitionOf(wf));
+  const actions = new Map<string, ActionEntry>();
+  for (const def of definitions) {
+    const tasks = def.onFailure ? [...def.tasks, def.onFailure] : def.tasks;
+    for (const task of tasks) {
+      const id = actionIdOf(namespace, def.name, task.name);
+      if (actions.has(id)) {
+        throw new TypeError(
+          `Worker "${options.name}": two tasks share the action id "${id}"; workflow names must differ after lower-casing`,
+        );
+      }
+      actions.set(id, { task, workflow: def });
+    }
+  }
+  const hasDurable = [...actions.values()].some((e) => e.task.durable);
+  const hasDefault = [...actions.values()].some((e) => !e.task.durable);
+
+  let state: WorkerState = "idle";
+  let workerId: string | undefined;
+  let engineVersion: string | undefined;
+  let lifespanGen: AsyncGenerator<L, void, void> | undefined;
+  let lifespanValue: L = undefined as L;
+  let startPromise: Promise<void> | undefined;
+  let stopPromise: Promise<void> | undefined;
+  let stopRequested = false;
+  let stopCalled = false;
+  const stopController = new AbortController();
+  // Aborted at the very end of stop(): result retries and other stragglers give up then.
+  const halt = new AbortController();
+
+  const defaultPool = createSlotPool(slots);
+  const durablePool = createSlotPool(durableSlots);
+  const attempts = new Map<string, Attempt>();
+  const pending = new Set<Promise<void>>();
+  const logSender: LogSender = createLogSender(ports.events);
+  let durableListener: DurableListener | undefined;
+
+  let listenController: AbortController | undefined;
+  let listenOpen = false;
+  let listenLoopDone: Promise<void> = Promise.resolve();
+  let heartbeatTimer: ReturnType<typeof setTimeout> | undefined;
+  let heartbeatInFlight: Promise<void> = Promise.resolve();
+  let heartbeatsOn = false;
+  const heartbeatAbort = new AbortController();
+  let heartbeatUnimplemented = false;
+
+  function track(p: Promise<void>): void {
+    const tracked = p.catch((err) => logger.error(`Worker "${workerName}": ${describeError(err)}`));
+    pending.add(tracked);
+    tracked.finally(() => pending.delete(tracked));
+  }
+
+  // ---- reporting -------------------------------------------------------------------------
+
+  async function sendEvent(
+    action: AssignedActionData,
+    eventType: StepEventKind,
+    payload: string,
+    shouldNotRetry: boolean,
+    maxAttempts: number,
+  ): Promise<void> {
+    await retryTransient(
+      () =>
+        ports.dispatcher.sendStepActionEvent({
+          workerId: workerId ?? "",
+          jobId: action.jobId,
+          jobRunId: action.jobRunId,
+          taskId: action.taskId,
+          taskRunExternalId: action.taskRunExternalId,
+          actionId: action.actionId,
+          eventTimestamp: new Date(),
+          eventType,
+          eventPayload: payload,
+          retryCount: action.retryCount,
+          shouldNotRetry,
+        }, { timeoutMs: CALL_TIMEOUT_MS }),
+      {
+        attempts: maxAttempts,
+        baseMs: 200,
+        maxMs: 5_000,
+        signal: halt.signal,
+        onRetry: (err, n) =>
+          logger.warn(
+            `Worker "${workerName}": sending ${eventType} for task run ${action.taskRunExternalId} failed (${
+              messageOf(err)
+            }); retry ${n}`,
+          ),
+      },
+    );
+  }
+
+  async function reportResult(
+    action: AssignedActionData,
+    eventType: "COMPLETED" | "FAILED",
+    payload: string,
+    shouldNotRetry: boolean,
+  ): Promise<void> {
+    try {
+      await sendEvent(action, eventType, payload, shouldNotRetry, 15);
+    } catch (err) {
+      logger.error(
+        `Worker "${workerName}": could not report ${eventType} for task run ${action.taskRunExternalId}; the engine will time it out: ${
+          messageOf(err)
+        }`,
+      );
+    }
+  }
+
+  // ---- running attempts -------------------------------------------------------------------
+
+  function taskRunPort(
+    action: AssignedActionData,
+    attempt: Attempt,
+  ): TaskRunPort {
+    const id = action.taskRunExternalId;
+    let slotReleased = false;
+    const warnLost = (what: string) => (err: unknown) =>
+      logger.warn(
+        `Worker "${workerName}": a ${what} of task run ${id} was not delivered: ${messageOf(err)}`,
+      );
+    const smallRetry = { attempts: 3, baseMs: 200, maxMs: 2_000, signal: halt.signal };
+    return {
+      putLog(message: string, level: LogLevel): Promise<void> {
+        const sent = logSender.putLog(attempt.key, {
+          taskRunExternalId: id,
+          createdAt: new Date(),
+          message,
+          level,
+          taskRetryCount: action.retryCount,
+        });
+        sent.catch(warnLost("log line"));
+        return sent;
+      },
+      putStream(data: Uint8Array, eventIndex: number): Promise<void> {
+        const sent = logSender.putStream(attempt.key, {
+          taskRunExternalId: id,
+          createdAt: new Date(),
+          message: data,
+          eventIndex,
+        });
+        sent.catch(warnLost("stream chunk"));
+        return sent;
+      },
+      async refreshTimeout(incrementBy: string): Promise<void> {
+        await retryTransient(
+          () => ports.dispatcher.refreshTimeout(id, incrementBy, { timeoutMs: CALL_TIMEOUT_MS }),
+          smallRetry,
+        );
+      },
+      async releaseSlot(): Promise<void> {
+        if (slotReleased) return;
+        await retryTransient(
+          () => ports.dispatcher.releaseSlot(id, { timeoutMs: CALL_TIMEOUT_MS }),
+          smallRetry,
+        );
+        slotReleased = true;
+        attempt.lease?.release();
+      },
+      async cancel(): Promise<void> {
+        await retryTransient(
+          () => ports.admin.cancelTasks([id], { timeoutMs: CALL_TIMEOUT_MS }),
+          smallRetry,
+        );
+      },
+    };
+  }
+
+  function buildContext(
+    data: TaskRunData,
+    entry: ActionEntry,
+    action: AssignedActionData,
+    attempt: Attempt,
+  ): Context<unknown, L> {
+    const base = createContext<unknown, L>(data, {
+      port: taskRunPort(action, attempt),
+      workerId: workerId ?? "",
+      lifespan: lifespanValue,
+      controller: attempt.controller,
+    });
+    if (!entry.task.durable) return base;
+    durableListener ??= createDurableListener(ports.durable);
+    return createDurableContext(base, {
+      listener: durableListener,
+      port: ports.durable,
+      namespace,
+    });
+  }
+
+  async function runAttempt(action: AssignedActionData, entry: ActionEntry): Promise<void> {
+    const key = attemptKey(action);
+    let settle!: () => void;
+    const settled = new Promise<void>((resolve) => settle = resolve);
+    const attempt: Attempt = {
+      key,
+      controller: new AbortController(),
+      settled,
+      settle,
+      lease: undefined,
+      graceTimer: undefined,
+    };
+    attempts.set(key, attempt);
+    try {
+      attempt.lease = await (entry.task.durable ? durablePool : defaultPool).acquire();
+      if (attempt.controller.signal.aborted) return;
+
+      let data: TaskRunData;
+      try {
+        data = parseAssignment(action);
+      } catch (err) {
+        logger.warn(`Worker "${workerName}": ${messageOf(err)}`);
+        await reportResult(action, "FAILED", describeError(err), true);
+        return;
+      }
+
+      const ctx = buildContext(data, entry, action, attempt);
+      try {
+        await sendEvent(action, "STARTED", "", false, 3);
+      } catch (err) {
+        logger.warn(
+          `Worker "${workerName}": could not report STARTED for task run ${action.taskRunExternalId}: ${
+            messageOf(err)
+          }`,
+        );
+      }
+
+      let eventType: "COMPLETED" | "FAILED";
+      let payload: string;
+      let shouldNotRetry = false;
+      try {
+        const value = await entry.task.fn(data.input, ctx);
+        const out = serializeOutput(entry.task.name, value);
+        if (out.ok) {
+          eventType = "COMPLETED";
+          payload = out.payload;
+        } else {
+          eventType = "FAILED";
+          payload = out.message;
+        }
+      } catch (err) {
+        eventType = "FAILED";
+        payload = describeError(err);
+        shouldNotRetry = err instanceof NonRetryableError;
+      }
+
+      // The result goes out only after the attempt's logs and stream chunks were delivered.
+      await logSender.flush(key);
+      if (attempt.controller.signal.aborted) return;
+      await reportResult(action, eventType, payload, shouldNotRetry);
+    } finally {
+      if (attempt.graceTimer !== undefined) clearTimeout(attempt.graceTimer);
+      attempt.lease?.release();
+      if (attempts.get(key) === attempt) attempts.delete(key);
+      settle();
+    }
+  }
+
+  function cancelAttempt(action: AssignedActionData): void {
+    const attempt = attempts.get(attemptKey(action));
+    if (!attempt) return;
+    abortAttempt(attempt, new TaskCancelledError("engine"));
+  }
+
+  function abortAttempt(attempt: Attempt, reason: TaskCancelledError): void {
+    if (!attempt.controller.signal.aborted) attempt.controller.abort(reason);
+    if (attempt.graceTimer !== undefined) return;
+    // A task that ignores its signal keeps running, but stops holding a slot after the grace period.
+    attempt.graceTimer = setTimeout(() => {
+      attempt.graceTimer = undefined;
+      attempt.lease?.release();
+      if (attempts.get(attempt.key) === attempt) attempts.delete(attempt.key);
+      attempt.settle();
+    }, graceMs);
+  }
+
+  function handleAction(action: AssignedActionData): void {
+    switch (action.actionType) {
+      case "START_STEP_RUN": {
+        if (attempts.has(attemptKey(action))) {
+          logger.warn(
+            `Worker "${workerName}": ignoring a repeated assignment of task run ${action.taskRunExternalId} (retry ${action.retryCount})`,
+          );
+          return;
+        }
+        const entry = actions.get(action.actionId);
+        if (!entry) {
+          const known = [...actions.keys()].map((a) => JSON.stringify(a)).join(", ");
+          track(reportResult(
+            action,
+            "FAILED",
+            `Worker "${workerName}" has no task for action id ${
+              JSON.stringify(action.actionId)
+            }; it registered ${known}`,
+            false,
+          ));
+          return;
+        }
+        runAttempt(action, entry).catch((err) =>
+          logger.error(`Worker "${workerName}": ${describeError(err)}`)
+        );
+        // Drain waits on `settled`, which the grace timer may resolve before the run ends.
+        const { settled } = attempts.get(attemptKey(action))!;
+        pending.add(settled);
+        settled.finally(() => pending.delete(settled));
+        return;
+      }
+      case "CANCEL_STEP_RUN":
+        cancelAttempt(action);
+        return;
+      default:
+        logger.warn(
+          `Worker "${workerName}": ignoring unsupported action ${action.actionType} for task run ${action.taskRunExternalId}`,
+        );
+    }
+  }
+
+  // ---- action stream -------------------------------------------------------------------------
+
+  async function listenLoop(): Promise<void> {
+    let failures = 0;
+    let version: ListenVersion = "v2";
+    while (!stopRequested) {
+      const controller = new AbortController();
+      listenController = controller;
+      listenOpen = true;
+      const openedAt = Date.now();
+      let received = false;
+      try {
+        for await (
+          const action of ports.dispatcher.listen(workerId!, version, {
+            signal: controller.signal,
+          })
+        ) {
+          received = true;
+          handleAction(action);
+        }
+        if (stopRequested) return;
+        if (!controller.signal.aborted) {
+          logger.warn(`Worker "${workerName}": the action stream ended`);
+        }
+      } catch (err) {
+        if (stopRequested) return;
+        if (err instanceof RpcError && err.code === "unimplemented" && version === "v2") {
+          logger.warn(`Worker "${workerName}": the engine has no ListenV2; using Listen`);
+          version = "v1";
+          continue;
+        }
+        if (!controller.signal.aborted) {
+          logger.warn(`Worker "${workerName}": the action stream failed: ${messageOf(err)}`);
+        }
+      } finally {
+        listenOpen = false;
+      }
+      if (stopRequested) return;
+      if (controller.signal.aborted) {
+        // A heartbeat asked for a fresh stream: reconnect at once.
+        continue;
+      }
+      if (received || Date.now() - openedAt > 5_000) failures = 0;
+      failures++;
+      const delay = Math.round(backoffDelay(failures, 100, 5_000));
+      logger.warn(
+        `Worker "${workerName}": reconnecting the action stream in ${delay} ms (attempt ${failures})`,
+      );
+      try {
+        await sleep(delay, stopController.signal);
+      } catch {
+        return;
+      }
+    }
+  }
+
+  function relisten(): void {
+    if (listenOpen) listenController?.abort();
+  }
+
+  // ---- heartbeats ----------------------------------------------------------------------------
+
+  let registration: RegisterWorkerInput | undefined;
+
+  async function heartbeat(): Promise<void> {
+    if (!workerId || heartbeatUnimplemented) return;
+    try {
+      await ports.dispatcher.heartbeat(workerId, new Date(), {
+        timeoutMs: HEARTBEAT_TIMEOUT_MS,
+        signal: heartbeatAbort.signal,
+      });
+    } catch (err) {
+      if (!heartbeatsOn && heartbeatAbort.signal.aborted) return;
+      const code = err instanceof RpcError ? err.code : undefined;
+      if (code === "unimplemented") {
+        heartbeatUnimplemented = true;
+        logger.warn(`Worker "${workerName}": the engine has no Heartbeat; heartbeats stop`);
+      } else if (code === "failed_precondition") {
+        logger.warn(
+          `Worker "${workerName}": the engine reports the action stream inactive; reconnecting`,
+        );
+        relisten();
+      } else if (code === "not_found") {
+        logger.warn(
+          `Worker "${workerName}": the engine no longer knows this worker; registering again`,
+        );
+        try {
+          const reg = await ports.dispatcher.register(registration!, {
+            timeoutMs: CALL_TIMEOUT_MS,
+            signal: heartbeatAbort.signal,
+          });
+          workerId = reg.workerId;
+          relisten();
+        } catch (regErr) {
+          logger.warn(`Worker "${workerName}": registering again failed: ${messageOf(regErr)}`);
+        }
+      } else {
+        logger.warn(`Worker "${workerName}": heartbeat failed: ${messageOf(err)}`);
+      }
+    }
+  }
+
+  function scheduleHeartbeat(): void {
+    if (!heartbeatsOn) return;
+    heartbeatTimer = setTimeout(() => {
+      heartbeatTimer = undefined;
+      heartbeatInFlight = heartbeat().finally(scheduleHeartbeat);
+    }, heartbeatMs);
+  }
+
+  async function stopHeartbeats(): Promise<void> {
+    heartbeatsOn = false;
+    if (heartbeatTimer !== undefined) clearTimeout(heartbeatTimer);
+    heartbeatTimer = undefined;
+    heartbeatAbort.abort();
+    await heartbeatInFlight;
+  }
+
+  // ---- lifecycle ----------------------------------------------------------------------------
+
+  async function retryStart<T>(fn: () => Promise<T>, deadline: number): Promise<T> {
+    for (let attempt = 1;; attempt++) {
+      try {
+        return await fn();
+      } catch (err) {
+        const transient = err instanceof RpcError && err.transient;
+        const left = deadline - Date.now();
+        if (!transient || left <= 0 || stopRequested) throw err;
+        const delay = Math.min(backoffDelay(attempt, 200, 5_000), left);
+        logger.warn(
+          `Worker "${workerName}": ${messageOf(err)}; retrying in ${Math.round(delay)} ms`,
+        );
+        await sleep(delay, stopController.signal);
+      }
+    }
+  }
+
+  async function runLifespanCleanup(): Promise<void> {
+    const gen = lifespanGen;
+    lifespanGen = undefined;
+    if (!gen) return;
+    try {
+      await gen.next();
+      await gen.return(undefined);
+    } catch (err) {
+      logger.error(`Worker "${workerName}": the lifespan cleanup failed: ${describeError(err)}`);
+    }
+  }
+
+  async function doStart(): Promise<void> {
+    try {
+      if (options.lifespan) {
+        const gen = options.lifespan();
+        const first = await gen.next();
+        if (first.done) {
+          throw new TypeError("the lifespan generator returned without yielding a value");
+        }
+        lifespanGen = gen;
+        lifespanValue = first.value;
+      }
+      const deadline = Date.now() + startMs;
+      engineVersion = await retryStart(
+        () => ports.dispatcher.getVersion({ timeoutMs: CALL_TIMEOUT_MS }),
+        deadline,
+      );
+      for (const def of definitions) {
+        const request = putWorkflowInput(def, namespace);
+        await retryStart(
+          () => ports.admin.putWorkflow(request, { timeoutMs: CALL_TIMEOUT_MS }),
+          deadline,
+        );
+      }
+      registration = registerInput({
+        workerName,
+        actions: [...actions.keys()],
+        slots,
+        durableSlots,
+        hasDurable,
+        hasDefault,
+        labels: options.labels,
+        engineVersion,
+        sdkVersion: SDK_VERSION,
+      });
+      const reg = await retryStart(
+        () => ports.dispatcher.register(registration!, { timeoutMs: CALL_TIMEOUT_MS }),
+        deadline,
+      );
+      if (stopRequested) throw new Error("stop() was called");
+      workerId = reg.workerId;
+      listenLoopDone = listenLoop();
+      heartbeatsOn = true;
+      heartbeatInFlight = heartbeat();
+      await heartbeatInFlight;
+      scheduleHeartbeat();
+      state = "running";
+    } catch (err) {
+      stopRequested = true;
+      stopController.abort();
+      listenController?.abort();
+      await listenLoopDone;
+      await stopHeartbeats();
+      await runLifespanCleanup();
+      halt.abort();
+      if (stopCalled) {
+        state = "stopped";
+        throw new Error(`Worker "${workerName}" was stopped before it started`, { cause: err });
+      }
+      state = "failed";
+      throw new Error(`Worker "${workerName}" failed to start: ${messageOf(err)}`, { cause: err });
+    }
+  }
+
+  function settleWithin(promise: Promise<unknown>, ms: number): Promise<boolean> {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timeout = new Promise<boolean>((resolve) => timer = setTimeout(() => resolve(false), ms));
+    return Promise.race([promise.then(() => true), timeout]).finally(() => clearTimeout(timer));
+  }
+
+  async function doStop(): Promise<void> {
+    if (state === "idle") {
+      state = "stopped";
+      return;
+    }
+    if (state === "starting") {
+      stopCalled = true;
+      stopRequested = true;
+      stopController.abort();
+      await startPromise?.catch(() => {});
+    }
+    // start() may have failed meanwhile; read the state afresh.
+    if ((state as WorkerState) !== "running") return;
+    state = "stopping";
+    stopRequested = true;
+    stopController.abort();
+    listenController?.abort();
+    await listenLoopDone;
+
+    if (!await settleWithin(Promise.all(pending), drainMs)) {
+      const left = [...attempts.values()];
+      logger.warn(
+        `Worker "${workerName}": ${left.length} task run(s) still running after the drain timeout; cancelling them`,
+      );
+      for (const attempt of left) {
+        abortAttempt(
+          attempt,
+          new TaskCancelledError("worker", "the worker stopped before the task finished"),
+        );
+      }
+      await settleWithin(Promise.all(left.map((a) => a.settled)), graceMs + 100);
+    }
+    await settleWithin(logSender.close(), drainMs);
+    await stopHeartbeats();
+    if (workerId) {
+      try {
+        await ports.dispatcher.unsubscribe(workerId, { timeoutMs: HEARTBEAT_TIMEOUT_MS });
+      } catch (err) {
+        logger.warn(`Worker "${workerName}": unsubscribe failed: ${messageOf(err)}`);
+      }
+    }
+    if (durableListener) await durableListener.close();
+    halt.abort();
+    await runLifespanCleanup();
+    state = "stopped";
+  }
+
+  const worker: Worker = {
+    get id() {
+      return workerId;
+    },
+    get name() {
+      return workerName;
+    },
+    get state() {
+      return state;
+    },
+    start(): Promise<void> {
+      if (state !== "idle") {
+        return Promise.reject(
+          new Error(`Worker "${workerName}" cannot start: its state is "${state}"`),
+        );
+      }
+      state = "starting";
+      startPromise = doStart();
+      return startPromise;
+    },
+    stop(): Promise<void> {
+      stopPromise ??= doStop();
+      return stopPromise;
+    },
+    [Symbol.asyncDispose](): Promise<void> {
+      return worker.stop();
+    },
+  };
+  return worker;
+}

@@ -1,0 +1,17 @@
+// Declaring workflows and running their tasks.
+
+export {
+  type BackoffOptions,
+  type OnFailureOptions,
+  type TaskOptions,
+  type Workflow,
+  workflow,
+  type WorkflowOptions,
+} from "./workflow.ts";
+export {
+  createWorker,
+  type Worker,
+  type WorkerLogger,
+  type WorkerOptions,
+  type WorkerState,
+} from "./create_worker.ts";

@@ -1,0 +1,415 @@
+import type { Context, TaskRef } from "../context/context.ts";
+import type { DurableContext, TaskCondition } from "../durable/mod.ts";
+import { ParentCondition, toTaskConditions } from "../durable/mod.ts";
+import { formatDuration, parseDuration } from "../transport/duration.ts";
+import type { DurationInput, JsonObject } from "../transport/types.ts";
+
+/** How a failed task's retries are spaced: `factor`^n seconds, at most `maxSeconds`. */
+export interface BackoffOptions {
+  /** Multiplier between consecutive retry delays (> 0). */
+  factor: number;
+  /** Upper bound of one delay in whole seconds (> 0). */
+  maxSeconds: number;
+}
+
+/**
+ * Declares one task of a workflow.
+ *
+ * @typeParam I The workflow's input type.
+ * @typeParam O The task's output type (a JSON object, or nothing).
+ * @typeParam C The context type the function receives.
+ */
+export interface TaskOptions<I, O, C> {
+  /** The task's name, unique in its workflow (its readable id in the engine). */
+  name: string;
+  /** The task's body: receives the run's input and the attempt's context. */
+  fn: (input: I, ctx: C) => O | Promise<O>;
+  /** Tasks of the same workflow that must finish first; their outputs reach `ctx.taskOutput`. */
+  parents?: TaskRef<unknown>[];
+  /** How many times the engine retries a failed run; default 0. */
+  retries?: number;
+  /** Exponential spacing of retries; default: the engine retries at once. */
+  backoff?: BackoffOptions;
+  /** How long one attempt may run before the engine cancels it; default `"60s"`. */
+  executionTimeout?: DurationInput;
+  /** How long the run may wait for a worker; default `"5m"`. */
+  scheduleTimeout?: DurationInput;
+  /** DAG conditions; a satisfied one skips the task. */
+  skipIf?: TaskCondition[];
+  /** DAG conditions the task waits for before it is queued. */
+  waitFor?: TaskCondition[];
+}
+
+/** Options of {@link Workflow.onFailure}: a task without parents or conditions. */
+export type OnFailureOptions<I, O> =
+  & Omit<TaskOptions<I, O, Context<I>>, "parents" | "skipIf" | "waitFor" | "name">
+  & {
+    /** The task's name; default `"on-failure-task"`. */
+    name?: string;
+  };
+
+/** Options of {@link workflow}. */
+export interface WorkflowOptions {
+  /** The workflow's name (namespaced by the client). */
+  name: string;
+  /** Event keys that trigger a run (namespaced by the client). */
+  onEvents?: string[];
+  /** Shown in the dashboard. */
+  description?: string;
+}
+
+/**
+ * A workflow declaration: a named DAG of tasks. Build one with {@link workflow}, add tasks, then
+ * hand it to `createWorker`.
+ *
+ * @typeParam I The run's input type.
+ */
+export interface Workflow<I extends JsonObject = JsonObject> {
+  /** The workflow's name, as declared (without namespace). */
+  readonly name: string;
+  /**
+   * Adds a task.
+   *
+   * @param options Name, function, parents, retries, timeouts and conditions.
+   * @returns A reference for `parents` and `ctx.taskOutput()`.
+   * @throws {TypeError} When the name is empty or taken, the function missing, or a parent is not
+   *   a task declared earlier in this workflow.
+   * @throws {RangeError} When `retries`, `backoff` or a timeout is out of range.
+   */
+  task<O extends JsonObject | void>(options: TaskOptions<I, O, Context<I>>): TaskRef<O>;
+  /**
+   * Adds a durable task: its context can `waitFor` events and `sleepFor` durations that survive
+   * worker restarts. It occupies a durable slot.
+   *
+   * @param options As for {@link Workflow.task}.
+   * @returns A reference for `parents` and `ctx.taskOutput()`.
+   * @throws {TypeError} As for {@link Workflow.task}.
+   * @throws {RangeError} As for {@link Workflow.task}.
+   */
+  durableTask<O extends JsonObject | void>(
+    options: TaskOptions<I, O, DurableContext<I>>,
+  ): TaskRef<O>;
+  /**
+   * Sets the task the engine runs when any task of a run fails; it reads `ctx.taskRunErrors`.
+   *
+   * @param options Function, retries and timeouts; `name` defaults to `"on-failure-task"`.
+   * @returns A reference to the on-failure task.
+   * @throws {TypeError} When the workflow already has one, or the name is taken.
+   * @throws {RangeError} When `retries`, `backoff` or a timeout is out of range.
+   */
+  onFailure<O extends JsonObject | void>(options: OnFailureOptions<I, O>): TaskRef<O>;
+}
+
+/** A task as the worker needs it, validated and with defaults applied. Internal. */
+export interface TaskDefinition {
+  name: string;
+  // deno-lint-ignore no-explicit-any
+  fn: (input: any, ctx: any) => unknown;
+  parents: string[];
+  retries: number;
+  backoff: BackoffOptions | undefined;
+  executionTimeout: string;
+  scheduleTimeout: string;
+  skipIf: TaskCondition[] | undefined;
+  waitFor: TaskCondition[] | undefined;
+  durable: boolean;
+}
+
+/** A workflow as the worker needs it. Internal. */
+export interface WorkflowDefinition {
+  name: string;
+  description: string;
+  onEvents: string[];
+  tasks: TaskDefinition[];
+  onFailure: TaskDefinition | undefined;
+}
+
+/** The default `executionTimeout`. */
+export const DEFAULT_EXECUTION_TIMEOUT = "60s";
+/** The default `scheduleTimeout`. */
+export const DEFAULT_SCHEDULE_TIMEOUT = "5m";
+/** The default on-failure task name. */
+export const DEFAULT_ON_FAILURE_NAME = "on-failure-task";
+
+// deno-lint-ignore no-explicit-any
+const definitions = new WeakMap<Workflow<any>, WorkflowDefinition>();
+
+/**
+ * The validated definition behind a workflow declaration. Internal to the worker.
+ *
+ * @param wf A workflow from {@link workflow}.
+ * @returns Its definition.
+ * @throws {TypeError} When `wf` was not made by {@link workflow}.
+ */
+// deno-lint-ignore no-explicit-any
+export function definitionOf(wf: Workflow<any>): WorkflowDefinition {
+  const def = definitions.get(wf);
+  if (!def) {
+    throw new TypeError(
+      `Expected a workflow made by workflow(), received ${describe(wf)}`,
+    );
+  }
+  return def;
+}
+
+function describe(value: unknown): string {
+  if (value === null) return "null";
+  if (Array.isArray(value)) return "an array";
+  if (typeof value === "string") return JSON.stringify(value);
+  if (typeof value === "object") {
+    const name = (value as { name?: unknown }).name;
+    return typeof name === "string" ? `an object named ${JSON.stringify(name)}` : "an object";
+  }
+  return String(value);
+}
+
+function requireName(value: unknown, what: string): string {
+  if (typeof value !== "string" || value.trim() === "") {
+    throw new TypeError(`${what} must be a non-empty string, received ${describe(value)}`);
+  }
+  return value;
+}
+
+function durationOption(
+  value: DurationInput | undefined,
+  fallback: string,
+  what: string,
+): string {
+  if (value === undefined) return fallback;
+  let ms: number;
+  try {
+    ms = parseDuration(value);
+  } catch (err) {
+    throw new RangeError(`${what}: ${(err as Error).message}`);
+  }
+  if (ms <= 0) {
+    throw new RangeError(`${what} must be positive, received ${JSON.stringify(value)}`);
+  }
+  return formatDuration(ms);
+}
+
+/**
+ * Declares a workflow. Add tasks with `.task()`, `.durableTask()` and `.onFailure()`; parents must
+ * be declared before their children, so a workflow is always a DAG.
+ *
+ * @param options The workflow's name, the event keys that trigger it and a description.
+ * @returns The declaration.
+ * @throws {TypeError} When the name is empty or `onEvents` is not an array of non-empty strings.
+ * @example
+ * ```ts
+ * import { createWorker, workflow } from "@hatchet-deno/sdk";
+ * import { MockEngine } from "@hatchet-deno/sdk/testing";
+ * import assert from "node:assert/strict";
+ *
+ * const greet = workflow<{ name: string }>({ name: "greet" });
+ * const hello = greet.task({ name: "hello", fn: (input) => ({ text: `Hello, ${input.name}` }) });
+ * greet.task({
+ *   name: "shout",
+ *   parents: [hello],
+ *   fn: (_input, ctx) => ({ text: ctx.taskOutput(hello).text.toUpperCase() }),
+ * });
+ *
+ * await using engine = new MockEngine();
+ * await using worker = createWorker(engine.client, { name: "w", workflows: [greet] });
+ * await worker.start();
+ * const run = await engine.client.runs.trigger(greet, { name: "Ada" });
+ * const result = await run.result();
+ * assert.deepEqual(result.outputs.shout, { text: "HELLO, ADA" });
+ * ```
+ */
+export function workflow<I extends JsonObject = JsonObject>(options: WorkflowOptions): Workflow<I> {
+  if (options === null || typeof options !== "object") {
+    throw new TypeError(`workflow() expects an options object, received ${describe(options)}`);
+  }
+  const name = requireName(options.name, "Workflow name");
+  const onEvents = options.onEvents ?? [];
+  if (!Array.isArray(onEvents)) {
+    throw new TypeError(
+      `Workflow "${name}": onEvents must be an array of event keys, received ${describe(onEvents)}`,
+    );
+  }
+  for (const key of onEvents) requireName(key, `Workflow "${name}": every onEvents key`);
+  if (options.description !== undefined && typeof options.description !== "string") {
+    throw new TypeError(
+      `Workflow "${name}": description must be a string, received ${describe(options.description)}`,
+    );
+  }
+
+  const def: WorkflowDefinition = {
+    name,
+    description: options.description ?? "",
+    onEvents: [...onEvents],
+    tasks: [],
+    onFailure: undefined,
+  };
+  const refs = new WeakSet<TaskRef<unknown>>();
+  const taken = new Set<string>();
+
+  function define(
+    raw: TaskOptions<unknown, unknown, unknown> | undefined,
+    kind: "task" | "durableTask" | "onFailure",
+  ): TaskDefinition {
+    if (raw === null || typeof raw !== "object") {
+      throw new TypeError(
+        `Workflow "${name}": ${kind}() expects an options object, received ${describe(raw)}`,
+      );
+    }
+    const taskName = kind === "onFailure" && raw.name === undefined
+      ? DEFAULT_ON_FAILURE_NAME
+      : requireName(raw.name, `Workflow "${name}": task name`);
+    const what = `Task "${taskName}" in workflow "${name}"`;
+    if (taken.has(taskName)) {
+      throw new TypeError(`${what}: the name is already used by another task of this workflow`);
+    }
+    if (typeof raw.fn !== "function") {
+      throw new TypeError(`${what}: fn must be a function, received ${describe(raw.fn)}`);
+    }
+
+    const parents: string[] = [];
+    if (raw.parents !== undefined) {
+      if (!Array.isArray(raw.parents)) {
+        throw new TypeError(`${what}: parents must be an array, received ${describe(raw.parents)}`);
+      }
+      for (const parent of raw.parents) {
+        if (parent === null || typeof parent !== "object" || typeof parent.name !== "string") {
+          throw new TypeError(
+            `${what}: every parent must be a task reference, received ${describe(parent)}`,
+          );
+        }
+        if (parent.workflow !== name) {
+          throw new TypeError(
+            `${what}: parent "${parent.name}" belongs to workflow "${parent.workflow}"; parents must be tasks of the same workflow`,
+          );
+        }
+        if (parent.name === taskName) {
+          throw new TypeError(`${what}: a task cannot be its own parent (that would be a cycle)`);
+        }
+        if (!refs.has(parent)) {
+          throw new TypeError(
+            `${what}: parent "${parent.name}" is not a task declared earlier in this workflow; declare parents before their children (cycles cannot be declared)`,
+          );
+        }
+        if (parents.includes(parent.name)) {
+          throw new TypeError(`${what}: parent "${parent.name}" is listed twice`);
+        }
+        parents.push(parent.name);
+      }
+    }
+
+    const retries = raw.retries ?? 0;
+    if (!Number.isInteger(retries) || retries < 0) {
+      throw new RangeError(
+        `${what}: retries must be a non-negative integer, received ${describe(retries)}`,
+      );
+    }
+    let backoff: BackoffOptions | undefined;
+    if (raw.backoff !== undefined) {
+      const { factor, maxSeconds } = raw.backoff ?? {};
+      if (typeof factor !== "number" || !Number.isFinite(factor) || factor <= 0) {
+        throw new RangeError(
+          `${what}: backoff.factor must be a positive number, received ${describe(factor)}`,
+        );
+      }
+      if (!Number.isInteger(maxSeconds) || (maxSeconds as number) <= 0) {
+        throw new RangeError(
+          `${what}: backoff.maxSeconds must be a positive integer, received ${
+            describe(maxSeconds)
+          }`,
+        );
+      }
+      backoff = { factor, maxSeconds };
+    }
+
+    const executionTimeout = durationOption(
+      raw.executionTimeout,
+      DEFAULT_EXECUTION_TIMEOUT,
+      `${what}: executionTimeout`,
+    );
+    const scheduleTimeout = durationOption(
+      raw.scheduleTimeout,
+      DEFAULT_SCHEDULE_TIMEOUT,
+      `${what}: scheduleTimeout`,
+    );
+
+    const skipIf = raw.skipIf === undefined ? undefined : [...raw.skipIf];
+    const waitFor = raw.waitFor === undefined ? undefined : [...raw.waitFor];
+    try {
+      // Converting once here surfaces bad conditions at declaration instead of at start().
+      toTaskConditions({ skipIf, waitFor }, "");
+    } catch (err) {
+      throw new TypeError(`${what}: ${(err as Error).message}`);
+    }
+    for (const condition of flattenConditions([...(skipIf ?? []), ...(waitFor ?? [])])) {
+      if (condition instanceof ParentCondition && !parents.includes(condition.parent.name)) {
+        throw new TypeError(
+          `${what}: a ParentCondition names "${condition.parent.name}", which is not among this task's parents`,
+        );
+      }
+    }
+
+    taken.add(taskName);
+    return {
+      name: taskName,
+      fn: raw.fn as TaskDefinition["fn"],
+      parents,
+      retries,
+      backoff,
+      executionTimeout,
+      scheduleTimeout,
+      skipIf,
+      waitFor,
+      durable: kind === "durableTask",
+    };
+  }
+
+  function refFor<O>(task: TaskDefinition): TaskRef<O> {
+    const ref: TaskRef<O> = Object.freeze({ name: task.name, workflow: name });
+    refs.add(ref);
+    return ref;
+  }
+
+  const wf: Workflow<I> = {
+    name,
+    task<O extends JsonObject | void>(taskOptions: TaskOptions<I, O, Context<I>>): TaskRef<O> {
+      const task = define(taskOptions as TaskOptions<unknown, unknown, unknown>, "task");
+      def.tasks.push(task);
+      return refFor<O>(task);
+    },
+    durableTask<O extends JsonObject | void>(
+      taskOptions: TaskOptions<I, O, DurableContext<I>>,
+    ): TaskRef<O> {
+      const task = define(taskOptions as TaskOptions<unknown, unknown, unknown>, "durableTask");
+      def.tasks.push(task);
+      return refFor<O>(task);
+    },
+    onFailure<O extends JsonObject | void>(taskOptions: OnFailureOptions<I, O>): TaskRef<O> {
+      if (def.onFailure) {
+        throw new TypeError(
+          `Workflow "${name}" already has an on-failure task ("${def.onFailure.name}")`,
+        );
+      }
+      if (taskOptions !== null && typeof taskOptions === "object") {
+        for (const key of ["parents", "skipIf", "waitFor"] as const) {
+          if (key in taskOptions) {
+            throw new TypeError(
+              `Workflow "${name}": the on-failure task cannot have ${key}; it runs after any task fails`,
+            );
+          }
+        }
+      }
+      const task = define(taskOptions as TaskOptions<unknown, unknown, unknown>, "onFailure");
+      def.onFailure = task;
+      return refFor<O>(task);
+    },
+  };
+  definitions.set(wf, def);
+  return wf;
+}
+
+function* flattenConditions(conditions: readonly TaskCondition[]): Generator<unknown> {
+  for (const condition of conditions) {
+    if (condition && typeof condition === "object" && "conditions" in condition) {
+      yield* condition.conditions;
+    } else yield condition;
+  }
+}
