@@ -803,7 +803,10 @@ export function createWorker<L = undefined>(
         logger.warn(`Worker "${workerName}": unsubscribe failed: ${messageOf(err)}`);
       }
     }
-    if (durableListener) await durableListener.close();
+    // A restarted worker opens a fresh listener: a closed one fails every wait.
+    const listener = durableListener;
+    durableListener = undefined;
+    if (listener) await listener.close();
     halt.abort();
     await runLifespanCleanup();
     state = "stopped";

@@ -1,0 +1,174 @@
+import type { Context } from "../context/context.ts";
+import type { DurableConditionsInput, DurablePort } from "../transport/ports.ts";
+import { isTransient } from "../transport/rpc_error.ts";
+import type { DurationInput, JsonObject, JsonValue } from "../transport/types.ts";
+import { describeValue } from "./_describe.ts";
+import { backoffDelay, delay } from "./_backoff.ts";
+import { SleepCondition, type WaitCondition } from "./conditions.ts";
+import type { DurableListener } from "./durable_listener.ts";
+import { sleepSignalKey } from "./signal_key.ts";
+import { toDurableConditions } from "./to_conditions.ts";
+
+/**
+ * What a durable wait resolves with: action (always `"CREATE"` for durable waits) to readable
+ * data key to the data of each satisfied condition with that key, e.g.
+ * `{ CREATE: { "sleep:10s": [{ sleep_duration: "10s" }] } }`. A sleep's data is
+ * `{ sleep_duration }`, a user event's data is the event's payload.
+ */
+export type DurableWaitResult = { [action: string]: { [readableDataKey: string]: JsonValue[] } };
+
+/**
+ * The context of a durable task: a {@link Context} plus waits that the engine tracks, so they
+ * survive retries (a retried attempt replays finished waits at once).
+ */
+export interface DurableContext<I = JsonObject, L = unknown> extends Context<I, L> {
+  /**
+   * Registers a wait keyed by `signalKey` and resolves once the engine reports it satisfied:
+   * every condition given separately must hold; the members of one `or()` are alternatives.
+   * Re-using a key within a task run returns the first result again at once.
+   *
+   * @param signalKey A key unique to this wait within the task run.
+   * @param conditions Sleeps, user events, `or()` groups; at least one.
+   * @returns The satisfying data, by action and readable data key.
+   * @throws {TypeError} When `signalKey` is empty, no condition is given, or one is a `ParentCondition`.
+   * @throws {RpcError} When the engine rejects the registration (e.g. `not_found`), or stays unreachable.
+   * @throws {TaskCancelledError} (the signal's reason) When the run is cancelled during the wait.
+   */
+  waitFor(signalKey: string, ...conditions: WaitCondition[]): Promise<DurableWaitResult>;
+  /**
+   * Sleeps for `duration` in the engine: the attempt's `n`-th sleep uses the signal key
+   * `sleep:<duration>-<n>`, so a retried attempt skips the sleeps that already finished.
+   *
+   * @param duration `"90s"`, `"5m"`, `"24h"`, ... or milliseconds.
+   * @returns `{ CREATE: { "sleep:<duration>": [{ sleep_duration: "<duration>" }] } }`.
+   * @throws {RangeError} When `duration` does not parse.
+   * @throws {TaskCancelledError} (the signal's reason) When the run is cancelled during the sleep.
+   */
+  sleepFor(duration: DurationInput): Promise<DurableWaitResult>;
+}
+
+/** What {@link createDurableContext} needs besides the base context. */
+export interface DurableContextDeps {
+  /** The worker's shared listener. */
+  listener: DurableListener;
+  /** The durable RPCs. */
+  port: DurablePort;
+  /** The client's namespace (`""` for none), prefixed to event keys. */
+  namespace: string;
+  /** Retries of a transient `RegisterDurableEvent` failure; defaults 5 attempts, 200 ms doubling to 5 000 ms. */
+  retry?: { attempts?: number; initialMs?: number; maxMs?: number };
+}
+
+const REGISTER_TIMEOUT_MS = 5_000;
+
+/**
+ * Builds the context a durable task receives for one attempt: `base` plus `waitFor` and
+ * `sleepFor`. Build one per attempt (the sleep counter restarts at 0, which is what makes a
+ * retried attempt replay its finished sleeps).
+ *
+ * @param base The attempt's plain-object context.
+ * @param deps The worker's listener, the durable port and the namespace.
+ * @returns A plain object with every field of `base`, `waitFor` and `sleepFor`.
+ * @example
+ * ```ts
+ * import { createDurableContext, createDurableListener } from "./mod.ts";
+ * import type { Context } from "../context/context.ts";
+ * import type { DurablePort } from "../transport/ports.ts";
+ * import assert from "node:assert/strict";
+ * const port: DurablePort = {
+ *   registerDurableEvent: () => Promise.resolve(),
+ *   async *listenForDurableEvent(requests) {
+ *     for await (const { taskId, signalKey } of requests) {
+ *       const data = { CREATE: { "sleep:10s": [{ sleep_duration: "10s" }] } };
+ *       yield { taskId, signalKey, data: new TextEncoder().encode(JSON.stringify(data)) };
+ *     }
+ *   },
+ * };
+ * await using listener = createDurableListener(port);
+ * const base = { taskRunId: "run-1", signal: new AbortController().signal } as Context;
+ * const ctx = createDurableContext(base, { listener, port, namespace: "" });
+ * assert.deepEqual(await ctx.sleepFor("10s"), { CREATE: { "sleep:10s": [{ sleep_duration: "10s" }] } });
+ * ```
+ */
+export function createDurableContext<I, L>(
+  base: Context<I, L>,
+  deps: DurableContextDeps,
+): DurableContext<I, L> {
+  const { listener, port, namespace } = deps;
+  const attempts = deps.retry?.attempts ?? 5;
+  const initialMs = deps.retry?.initialMs ?? 200;
+  const maxMs = deps.retry?.maxMs ?? 5_000;
+  let sleepIndex = 0;
+
+  async function register(
+    signalKey: string,
+    conditions: DurableConditionsInput,
+    signal: AbortSignal,
+  ): Promise<void> {
+    const input = { taskId: base.taskRunId, signalKey, conditions };
+    for (let attempt = 1;; attempt++) {
+      try {
+        await port.registerDurableEvent(input, { signal, timeoutMs: REGISTER_TIMEOUT_MS });
+        return;
+      } catch (err) {
+        if (signal.aborted) throw signal.reason;
+        if (!isTransient(err) || attempt >= attempts) throw err;
+        if (!await delay(backoffDelay(attempt, initialMs, maxMs), signal)) throw signal.reason;
+      }
+    }
+  }
+
+  async function waitFor(
+    signalKey: string,
+    ...conditions: WaitCondition[]
+  ): Promise<DurableWaitResult> {
+    if (typeof signalKey !== "string" || signalKey === "") {
+      throw new TypeError(
+        `Invalid signal key: expected a non-empty string, received ${describeValue(signalKey)}`,
+      );
+    }
+    if (conditions.length === 0) {
+      throw new TypeError(
+        `Invalid wait for signal key ${
+          JSON.stringify(signalKey)
+        }: expected at least one condition, received none`,
+      );
+    }
+    const wire = toDurableConditions(conditions, namespace);
+    base.signal.throwIfAborted();
+
+    // Subscribing before registering cannot miss the event: the engine answers a subscription
+    // with a completion whenever it happened.
+    const local = new AbortController();
+    const signal = AbortSignal.any([base.signal, local.signal]);
+    const events = listener.subscribe(base.taskRunId, signalKey, { signal });
+    const first = events.next();
+    first.catch(() => {});
+    try {
+      await register(signalKey, wire, signal);
+    } catch (err) {
+      local.abort(err);
+      await first.catch(() => {});
+      throw base.signal.aborted ? base.signal.reason : err;
+    }
+    try {
+      const result = await first;
+      if (result.done) {
+        throw new Error(
+          `Durable wait for signal key ${JSON.stringify(signalKey)} ended without a result`,
+        );
+      }
+      return result.value as DurableWaitResult;
+    } finally {
+      await events.return();
+    }
+  }
+
+  async function sleepFor(duration: DurationInput): Promise<DurableWaitResult> {
+    const signalKey = sleepSignalKey(duration, sleepIndex);
+    sleepIndex++;
+    return await waitFor(signalKey, new SleepCondition(duration));
+  }
+
+  return { ...base, waitFor, sleepFor };
+}
