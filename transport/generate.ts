@@ -19,7 +19,15 @@ const template = JSON.stringify({
 
 await Deno.remove(`${root}transport/gen`, { recursive: true }).catch(() => {});
 const { code } = await new Deno.Command(deno, {
-  args: ["run", "-A", "npm:@bufbuild/buf@1.75.0", "generate", "transport/proto", "--template", template],
+  args: [
+    "run",
+    "-A",
+    "npm:@bufbuild/buf@1.75.0",
+    "generate",
+    "transport/proto",
+    "--template",
+    template,
+  ],
   cwd: root,
   stdout: "inherit",
   stderr: "inherit",

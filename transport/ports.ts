@@ -14,7 +14,11 @@ export interface CallOptions {
 }
 
 /** `ActionType` of an `AssignedAction`. */
-export type ActionKind = "START_STEP_RUN" | "CANCEL_STEP_RUN" | "START_GET_GROUP_KEY" | "START_BATCH";
+export type ActionKind =
+  | "START_STEP_RUN"
+  | "CANCEL_STEP_RUN"
+  | "START_GET_GROUP_KEY"
+  | "START_BATCH";
 
 /** `AssignedAction` (§2.1, §3.6). Optional proto fields are `undefined` when unset. */
 export interface AssignedActionData {
@@ -87,16 +91,31 @@ export type ListenVersion = "v2" | "v1";
 export interface DispatcherPort {
   /** `GetVersion`; `undefined` when the engine answers `UNIMPLEMENTED` (older than v0.78.27). */
   getVersion(options?: CallOptions): Promise<string | undefined>;
-  register(input: RegisterWorkerInput, options?: CallOptions): Promise<{ workerId: string; tenantId: string }>;
+  register(
+    input: RegisterWorkerInput,
+    options?: CallOptions,
+  ): Promise<{ workerId: string; tenantId: string }>;
   /** `ListenV2` / `Listen` server stream; ends or throws when the stream ends. */
-  listen(workerId: string, version: ListenVersion, options?: CallOptions): AsyncIterable<AssignedActionData>;
+  listen(
+    workerId: string,
+    version: ListenVersion,
+    options?: CallOptions,
+  ): AsyncIterable<AssignedActionData>;
   heartbeat(workerId: string, at: Date, options?: CallOptions): Promise<void>;
   sendStepActionEvent(event: StepActionEventInput, options?: CallOptions): Promise<void>;
   /** `RefreshTimeout`; returns the new `timeout_at`. `incrementBy` is in the engine's form. */
-  refreshTimeout(taskRunExternalId: string, incrementBy: string, options?: CallOptions): Promise<Date | undefined>;
+  refreshTimeout(
+    taskRunExternalId: string,
+    incrementBy: string,
+    options?: CallOptions,
+  ): Promise<Date | undefined>;
   releaseSlot(taskRunExternalId: string, options?: CallOptions): Promise<void>;
   unsubscribe(workerId: string, options?: CallOptions): Promise<void>;
-  upsertWorkerLabels(workerId: string, labels: Record<string, LabelValue>, options?: CallOptions): Promise<void>;
+  upsertWorkerLabels(
+    workerId: string,
+    labels: Record<string, LabelValue>,
+    options?: CallOptions,
+  ): Promise<void>;
 }
 
 /** `PutLogRequest` (§2.2). */
@@ -246,10 +265,18 @@ export interface RunDetailsData {
 
 /** `v1.AdminService`. */
 export interface AdminPort {
-  putWorkflow(input: PutWorkflowInput, options?: CallOptions): Promise<{ id: string; workflowId: string }>;
+  putWorkflow(
+    input: PutWorkflowInput,
+    options?: CallOptions,
+  ): Promise<{ id: string; workflowId: string }>;
   cancelTasks(externalIds: string[], options?: CallOptions): Promise<string[]>;
   triggerWorkflowRun(
-    input: { workflowName: string; input: JsonObject; additionalMetadata?: JsonObject; priority?: number },
+    input: {
+      workflowName: string;
+      input: JsonObject;
+      additionalMetadata?: JsonObject;
+      priority?: number;
+    },
     options?: CallOptions,
   ): Promise<{ workflowRunId: string }>;
   getRunDetails(workflowRunId: string, options?: CallOptions): Promise<RunDetailsData>;

@@ -1,0 +1,378 @@
+// gRPC over Deno's own fetch (hyper's HTTP/2 client, not nghttp2), so a GOAWAY from the engine
+// cannot take the process down the way node:http2 can on some Deno releases
+// (hatchet-protocol.md §9.1). No `node:` import may appear here.
+//
+// The one hole: fetch never exposes HTTP trailers. A gRPC status that arrives as a Trailers-Only
+// response (the status sits in the response headers, which is how grpc-go and grpc-js answer an
+// error before any message) is read normally. A status sent in trailers *after* messages is
+// invisible, so a body that ends cleanly after at least one byte is read as OK; long-lived streams
+// must treat an end as "reconnect". A body that ends with no bytes and no status in the headers
+// is reported as `unknown`, since OK and an error cannot be told apart there.
+import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
+import type {
+  Compression,
+  UniversalClientFn,
+  UniversalClientRequest,
+  UniversalClientResponse,
+} from "@connectrpc/connect/protocol";
+import { createTransport } from "@connectrpc/connect/protocol-grpc";
+import type { ClosableTransport } from "./grpc_transport.ts";
+
+/** Options of {@linkcode createNativeTransport}. */
+export interface NativeTransportOptions {
+  /** `http://host:port` for h2c (HTTP/2 with prior knowledge) or `https://host:port` for TLS. */
+  baseUrl: string;
+  /** Connect interceptors run on every call, outermost first. */
+  interceptors?: Interceptor[];
+  /** Extra root certificates (PEM) trusted besides the system roots. */
+  caCerts?: string[];
+  /** Client certificate chain (PEM) for mutual TLS; needs `key`. */
+  cert?: string;
+  /** Client private key (PEM) for mutual TLS; needs `cert`. */
+  key?: string;
+}
+
+/**
+ * Creates a gRPC transport over Deno's `fetch` with an HTTP/2-only client.
+ *
+ * @param options Address, TLS material and interceptors.
+ * @returns The transport and a `close()` that ends its connections.
+ * @throws {TypeError} When `baseUrl` is not an `http:` or `https:` URL, or only one of `cert`
+ * and `key` is given.
+ *
+ * @example
+ * ```ts
+ * import { createNativeTransport } from "./native_transport.ts";
+ * import assert from "node:assert/strict";
+ * const { transport, close } = createNativeTransport({ baseUrl: "http://127.0.0.1:7070" });
+ * assert.equal(typeof transport.unary, "function");
+ * await close();
+ * ```
+ */
+export function createNativeTransport(options: NativeTransportOptions): ClosableTransport {
+  const url = parseBaseUrl(options.baseUrl);
+  if ((options.cert === undefined) !== (options.key === undefined)) {
+    throw new TypeError(
+      "Cannot create transport: mutual TLS needs both cert and key, received only " +
+        (options.cert === undefined ? "key" : "cert"),
+    );
+  }
+  // fetch takes SNI and the certificate name from the URL host and has no override, so the
+  // factory sends configurations with a different TLS server name to the node stack.
+  const baseUrl = url.href.replace(/\/$/, "");
+  const tlsKey = options.cert !== undefined && options.key !== undefined
+    ? { cert: options.cert, key: options.key }
+    : {};
+  const client = Deno.createHttpClient({
+    http1: false,
+    http2: true,
+    caCerts: options.caCerts,
+    ...tlsKey,
+  });
+  const http = createFetchH2Client(client);
+  const transport = createTransport({
+    httpClient: http.fetch,
+    baseUrl,
+    useBinaryFormat: true,
+    interceptors: options.interceptors ?? [],
+    acceptCompression: [compressionGzipWeb],
+    sendCompression: null,
+    compressMinBytes: 1024,
+    readMaxBytes: 0xffffffff,
+    writeMaxBytes: 0xffffffff,
+  });
+  let closed: Promise<void> | undefined;
+  return {
+    transport,
+    close(): Promise<void> {
+      closed ??= http.close().finally(() => client.close());
+      return closed;
+    },
+  };
+}
+
+function parseBaseUrl(baseUrl: string): URL {
+  let url: URL;
+  try {
+    url = new URL(baseUrl);
+  } catch {
+    throw new TypeError(
+      `Cannot create transport: expected e.g. "http://127.0.0.1:7070", received "${baseUrl}"`,
+    );
+  }
+  if (url.protocol !== "http:" && url.protocol !== "https:") {
+    throw new TypeError(
+      `Cannot create transport: expected an http: or https: URL, received "${baseUrl}"`,
+    );
+  }
+  return url;
+}
+
+/** A UniversalClientFn over fetch, and a close() that aborts every call still in flight. */
+interface FetchH2Client {
+  fetch: UniversalClientFn;
+  close(): Promise<void>;
+}
+
+const TRANSPORT_CLOSED = "the transport was closed";
+
+function createFetchH2Client(client: Deno.HttpClient): FetchH2Client {
+  const inFlight = new Set<AbortController>();
+  let isClosed = false;
+
+  async function fetchClient(req: UniversalClientRequest): Promise<UniversalClientResponse> {
+    if (isClosed) throw new ConnectError(TRANSPORT_CLOSED, Code.Canceled);
+    // Our own controller, linked to the call's, so close() can end calls too.
+    const controller = new AbortController();
+    const onAbort = () => controller.abort(req.signal?.reason);
+    if (req.signal?.aborted) onAbort();
+    req.signal?.addEventListener("abort", onAbort);
+    inFlight.add(controller);
+    const release = () => {
+      inFlight.delete(controller);
+      req.signal?.removeEventListener("abort", onAbort);
+    };
+    const body = req.body === undefined ? undefined : replayableBody(req.body);
+    let res: Response;
+    for (let attempt = 1;; attempt++) {
+      try {
+        res = await fetch(req.url, {
+          method: req.method,
+          headers: req.header,
+          body: body?.stream(controller.signal) ?? null,
+          signal: controller.signal,
+          client,
+          // A streamed request body needs half-duplex mode; the response can still arrive while
+          // the request is being sent, which bidi streams rely on.
+          duplex: "half",
+        } as RequestInit);
+        break;
+      } catch (e) {
+        // A stream the server refused (above the last stream id of its GOAWAY, or reset with
+        // REFUSED_STREAM) was never processed, so it is sent again on a fresh connection.
+        if (
+          !controller.signal.aborted && attempt < MAX_ATTEMPTS && isRefusedStream(e) &&
+          (body?.replayable ?? true)
+        ) {
+          continue;
+        }
+        release();
+        throw networkError(e, controller.signal, "request");
+      }
+    }
+    body?.commit();
+    const trailer = new Headers();
+    return {
+      status: res.status,
+      header: res.headers,
+      trailer,
+      body: readBody(res, trailer, controller.signal, release),
+    };
+  }
+
+  return {
+    fetch: fetchClient,
+    close(): Promise<void> {
+      isClosed = true;
+      const reason = new ConnectError(TRANSPORT_CLOSED, Code.Canceled);
+      for (const controller of inFlight) controller.abort(reason);
+      inFlight.clear();
+      return Promise.resolve();
+    },
+  };
+}
+
+async function* readBody(
+  res: Response,
+  trailer: Headers,
+  signal: AbortSignal,
+  release: () => void,
+): AsyncGenerator<Uint8Array> {
+  const reader = res.body?.getReader();
+  let bytes = 0;
+  let finished = false;
+  try {
+    while (reader !== undefined) {
+      let chunk: ReadableStreamReadResult<Uint8Array>;
+      try {
+        chunk = await reader.read();
+      } catch (e) {
+        throw networkError(e, signal, "response");
+      }
+      if (chunk.done) break;
+      bytes += chunk.value.byteLength;
+      yield chunk.value;
+    }
+    finished = true;
+    if (!res.headers.has("grpc-status")) {
+      if (bytes > 0) {
+        trailer.set("grpc-status", "0");
+      } else {
+        trailer.set("grpc-status", String(Code.Unknown));
+        trailer.set(
+          "grpc-message",
+          encodeURIComponent(
+            "the server sent its status in HTTP/2 trailers, which fetch cannot read",
+          ),
+        );
+      }
+    }
+  } finally {
+    release();
+    if (!finished && reader !== undefined) await reader.cancel().catch(() => {});
+  }
+}
+
+/** Maps a fetch failure to a ConnectError; an abort keeps the reason Connect gave it. */
+function networkError(e: unknown, signal: AbortSignal, phase: string): unknown {
+  if (signal.aborted) return signal.reason ?? e;
+  if (e instanceof ConnectError) return e;
+  const detail = e instanceof Error ? e.message : String(e);
+  return new ConnectError(
+    `HTTP/2 ${phase} failed: ${detail}`,
+    Code.Unavailable,
+    undefined,
+    undefined,
+    e,
+  );
+}
+
+const MAX_ATTEMPTS = 3;
+/** Request bytes kept for a resend; a longer prefix (a busy bidi stream) is not resent. */
+const REPLAY_LIMIT = 4 * 1024 * 1024;
+
+function isRefusedStream(e: unknown): boolean {
+  // hyper reports a GOAWAY(NO_ERROR) refusal with the h2 reason text, and REFUSED_STREAM by
+  // name; neither is exposed other than in the message.
+  for (let err = e; err instanceof Error; err = err.cause) {
+    if (/not a result of an error|refused stream/i.test(err.message)) return true;
+  }
+  return false;
+}
+
+interface ReplayableBody {
+  /** Whether every byte pulled so far is still kept, so a new stream can resend it. */
+  readonly replayable: boolean;
+  /**
+   * A stream of the whole body: the kept prefix, then the rest as it is produced. It errors when
+   * `signal` aborts: fetch only resets the HTTP/2 stream once its request body is done, and a
+   * bidi body may wait for the next message forever.
+   */
+  stream(signal: AbortSignal): ReadableStream<Uint8Array>;
+  /** The request was accepted: stop keeping bytes. */
+  commit(): void;
+}
+
+/**
+ * Wraps a request body so that it can be sent again after a refused stream. Pulls from the
+ * source one at a time; a stream always reads the kept prefix before pulling more, so a newer
+ * stream never misses a chunk an older one pulled.
+ */
+function replayableBody(source: AsyncIterable<Uint8Array>): ReplayableBody {
+  const it = source[Symbol.asyncIterator]();
+  const kept: Uint8Array[] = [];
+  let keptBytes = 0;
+  let recording = true;
+  let done = false;
+  let pending: Promise<IteratorResult<Uint8Array>> | undefined;
+  const pullSource = () =>
+    pending ??= it.next().then((r) => {
+      if (r.done === true) {
+        done = true;
+      } else if (recording && keptBytes + r.value.byteLength <= REPLAY_LIMIT) {
+        kept.push(r.value);
+        keptBytes += r.value.byteLength;
+      } else {
+        recording = false;
+      }
+      return r;
+    }).finally(() => (pending = undefined));
+  return {
+    get replayable() {
+      return recording;
+    },
+    commit() {
+      recording = false;
+    },
+    stream(signal) {
+      let index = 0;
+      let onAbort: (() => void) | undefined;
+      return new ReadableStream<Uint8Array>({
+        start(controller) {
+          onAbort = () => controller.error(signal.reason);
+          if (signal.aborted) onAbort();
+          else signal.addEventListener("abort", onAbort, { once: true });
+        },
+        async pull(controller) {
+          for (;;) {
+            if (signal.aborted) return;
+            if (index < kept.length) {
+              controller.enqueue(kept[index++]);
+              return;
+            }
+            if (done) {
+              signal.removeEventListener("abort", onAbort!);
+              controller.close();
+              return;
+            }
+            const r = await pullSource();
+            if (signal.aborted) return;
+            if (r.done === true) continue;
+            if (index < kept.length && kept[index] === r.value) continue;
+            controller.enqueue(r.value);
+            return;
+          }
+        },
+        // Connect ends the request iterable itself when the call ends (return() or throw()),
+        // so a cancelled attempt must not end it: a resend may still need it.
+        cancel() {
+          if (onAbort !== undefined) signal.removeEventListener("abort", onAbort);
+        },
+      }, { highWaterMark: 0 });
+    },
+  };
+}
+
+/**
+ * gzip through the web's CompressionStream, so responses the engine compresses still decode.
+ * The node stack uses it too: Connect's node:zlib gzip fails in Deno ("Premature close") on
+ * messages over a few hundred bytes.
+ */
+export const compressionGzipWeb: Compression = {
+  name: "gzip",
+  async compress(bytes: Uint8Array): Promise<Uint8Array<ArrayBuffer>> {
+    const stream = new Blob([bytes as Uint8Array<ArrayBuffer>]).stream().pipeThrough(
+      new CompressionStream("gzip"),
+    );
+    return new Uint8Array(await new Response(stream).arrayBuffer());
+  },
+  async decompress(bytes: Uint8Array, readMaxBytes: number): Promise<Uint8Array<ArrayBuffer>> {
+    const stream = new Blob([bytes as Uint8Array<ArrayBuffer>]).stream().pipeThrough(
+      new DecompressionStream("gzip"),
+    );
+    const chunks: Uint8Array[] = [];
+    let length = 0;
+    try {
+      for await (const chunk of stream) {
+        length += chunk.byteLength;
+        if (length > readMaxBytes) {
+          throw new ConnectError(
+            `message is larger than configured readMaxBytes ${readMaxBytes} after decompression`,
+            Code.ResourceExhausted,
+          );
+        }
+        chunks.push(chunk);
+      }
+    } catch (e) {
+      if (e instanceof ConnectError) throw e;
+      throw new ConnectError("decompression failed", Code.InvalidArgument, undefined, undefined, e);
+    }
+    const out = new Uint8Array(length);
+    let offset = 0;
+    for (const chunk of chunks) {
+      out.set(chunk, offset);
+      offset += chunk.byteLength;
+    }
+    return out;
+  },
+};
