@@ -79,4 +79,5 @@ export {
 } from "./durable/mod.ts";
 export { formatDuration, parseDuration } from "./transport/duration.ts";
 export { RpcError } from "./transport/rpc_error.ts";
+export type { RpcCode } from "./transport/ports.ts";
 export type { DurationInput, JsonObject, JsonValue } from "./transport/types.ts";

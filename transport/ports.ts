@@ -290,7 +290,7 @@ export interface EnginePorts {
   admin: AdminPort;
 }
 
-/** gRPC status codes as Connect names them. */
+/** gRPC status codes, named as Connect names them (`"unavailable"`, `"not_found"`, ...). */
 export type RpcCode =
   | "canceled"
   | "unknown"

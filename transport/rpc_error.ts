@@ -19,6 +19,8 @@ export class RpcError extends Error {
   readonly method: string;
 
   /**
+   * Creates the error; the message reads `<method> failed with <code>: <detail>`.
+   *
    * @param code The gRPC status code.
    * @param method The RPC path.
    * @param detail The server's or transport's message.
