@@ -1,0 +1,331 @@
+// The Connect service implementations of the mock engine: one router for the in-memory
+// transport and the real-gRPC listener. Every handler checks the token, records itself in the
+// RPC log, applies injected faults, and keeps the in-flight count the virtual clock waits on.
+
+import { create } from "@bufbuild/protobuf";
+import { Code, ConnectError, type ConnectRouter, type HandlerContext } from "@connectrpc/connect";
+import type { RpcCode } from "../transport/ports.ts";
+import {
+  AdminService,
+  type AssignedAction,
+  CancelTasksResponseSchema,
+  Dispatcher,
+  type DurableEvent,
+  EventsSchema,
+  EventsService,
+  GetVersionResponseSchema,
+  HeartbeatResponseSchema,
+  type ListenForDurableEventRequest,
+  PutLogResponseSchema,
+  PutStreamEventResponseSchema,
+  RegisterDurableEventResponseSchema,
+  ReleaseSlotResponseSchema,
+  StepActionEventType,
+  TriggerWorkflowRunResponseSchema,
+  UpsertWorkerLabelsResponseSchema,
+  V1Dispatcher,
+  WorkerUnsubscribeResponseSchema,
+} from "../transport/services.ts";
+import type { EngineCore } from "./_engine.ts";
+
+/** One RPC the engine received, in arrival order. */
+export interface RpcLogEntry {
+  /** The method's short name, e.g. `"Register"`, `"PutLog"`, `"ListenForDurableEvent"`. */
+  method: string;
+  /** The request fields that identify the call (names, ids, event types); absent for some. */
+  summary?: Record<string, string | number | boolean | string[]>;
+  /** The status code the call failed with, when it failed. */
+  error?: RpcCode;
+}
+
+const CODES: Record<RpcCode, Code> = {
+  canceled: Code.Canceled,
+  unknown: Code.Unknown,
+  invalid_argument: Code.InvalidArgument,
+  deadline_exceeded: Code.DeadlineExceeded,
+  not_found: Code.NotFound,
+  already_exists: Code.AlreadyExists,
+  permission_denied: Code.PermissionDenied,
+  resource_exhausted: Code.ResourceExhausted,
+  failed_precondition: Code.FailedPrecondition,
+  aborted: Code.Aborted,
+  out_of_range: Code.OutOfRange,
+  unimplemented: Code.Unimplemented,
+  internal: Code.Internal,
+  unavailable: Code.Unavailable,
+  data_loss: Code.DataLoss,
+  unauthenticated: Code.Unauthenticated,
+};
+
+const CODE_NAMES = new Map<Code, RpcCode>(
+  Object.entries(CODES).map(([name, code]) => [code, name as RpcCode]),
+);
+
+/** The Connect code for an `RpcCode` name. */
+export function connectCode(code: RpcCode): Code {
+  const c = CODES[code];
+  if (c === undefined) {
+    throw new TypeError(
+      `Unknown RPC code: expected e.g. "unavailable", received ${JSON.stringify(code)}`,
+    );
+  }
+  return c;
+}
+
+/** State the handlers share with `MockEngine`: token, log, faults. */
+export class ServiceState {
+  readonly core: EngineCore;
+  readonly token: string;
+  readonly log: RpcLogEntry[] = [];
+  readonly faults = new Map<string, { code: RpcCode; remaining: number }[]>();
+
+  constructor(core: EngineCore, token: string) {
+    this.core = core;
+    this.token = token;
+  }
+
+  /** Records the call and throws when it must fail: closed engine, bad token, injected fault. */
+  begin(method: string, ctx: HandlerContext, summary?: RpcLogEntry["summary"]): RpcLogEntry {
+    const entry: RpcLogEntry = { method };
+    if (summary !== undefined) entry.summary = summary;
+    this.log.push(entry);
+    this.core.activity++;
+    try {
+      if (this.core.closed) throw new ConnectError("mock engine is closed", Code.Unavailable);
+      const header = ctx.requestHeader.get("authorization") ?? "";
+      const match = /^bearer\s+(\S+)\s*$/i.exec(header);
+      if (!match || match[1] !== this.token) {
+        throw new ConnectError("invalid auth token", Code.Unauthenticated);
+      }
+      const queue = this.faults.get(method);
+      const fault = queue?.[0];
+      if (fault) {
+        if (--fault.remaining <= 0) queue!.shift();
+        throw new ConnectError(
+          `injected fault: ${method} fails with ${fault.code}`,
+          connectCode(fault.code),
+        );
+      }
+    } catch (err) {
+      this.fail(entry, err);
+      throw err;
+    }
+    return entry;
+  }
+
+  /** Notes on the log entry that the call failed. */
+  fail(entry: RpcLogEntry, err: unknown): void {
+    const code = err instanceof ConnectError ? err.code : Code.Unknown;
+    entry.error = CODE_NAMES.get(code) ?? "unknown";
+  }
+
+  /** Runs a unary handler body, counting it as in flight. */
+  async unary<T>(
+    method: string,
+    ctx: HandlerContext,
+    summary: RpcLogEntry["summary"] | undefined,
+    body: () => T,
+  ): Promise<T> {
+    const core = this.core;
+    core.inFlight++;
+    try {
+      const entry = this.begin(method, ctx, summary);
+      try {
+        // One turn of the event loop so a unary call is never synchronous, as over a network.
+        await Promise.resolve();
+        return body();
+      } catch (err) {
+        this.fail(entry, err);
+        throw err;
+      }
+    } finally {
+      core.inFlight--;
+      core.activity++;
+    }
+  }
+
+  #taskSummary(taskRunId: string): { taskName?: string; taskRunId: string } {
+    const taskName = this.core.taskName(taskRunId);
+    return taskName === undefined ? { taskRunId } : { taskName, taskRunId };
+  }
+
+  /** Registers the four services on a router. */
+  routes(router: ConnectRouter): void {
+    const core = this.core;
+    router.service(Dispatcher, {
+      getVersion: (_req, ctx) =>
+        this.unary("GetVersion", ctx, undefined, () => {
+          if (core.version === null) {
+            throw new ConnectError("method GetVersion not implemented", Code.Unimplemented);
+          }
+          return create(GetVersionResponseSchema, { version: core.version });
+        }),
+      register: (req, ctx) =>
+        this.unary("Register", ctx, { workerName: req.workerName }, () => core.register(req)),
+      listen: (req, ctx) => this.#listen("Listen", "v1", req.workerId, ctx),
+      listenV2: (req, ctx) => this.#listen("ListenV2", "v2", req.workerId, ctx),
+      heartbeat: (req, ctx) =>
+        this.unary("Heartbeat", ctx, { workerId: req.workerId }, () => {
+          core.heartbeat(req.workerId);
+          return create(HeartbeatResponseSchema, {});
+        }),
+      sendStepActionEvent: (req, ctx) =>
+        this.unary("SendStepActionEvent", ctx, {
+          ...this.#taskSummary(req.taskRunExternalId),
+          eventType: StepActionEventType[req.eventType].replace("STEP_EVENT_TYPE_", ""),
+          ...(req.retryCount === undefined ? {} : { retryCount: req.retryCount }),
+        }, () => core.sendStepActionEvent(req)),
+      unsubscribe: (req, ctx) =>
+        this.unary("Unsubscribe", ctx, { workerId: req.workerId }, () => {
+          core.unsubscribe(req.workerId);
+          return create(WorkerUnsubscribeResponseSchema, {
+            tenantId: core.tenantId,
+            workerId: req.workerId,
+          });
+        }),
+      refreshTimeout: (req, ctx) =>
+        this.unary("RefreshTimeout", ctx, {
+          ...this.#taskSummary(req.taskRunExternalId),
+          incrementBy: req.incrementTimeoutBy,
+        }, () => core.refreshTimeout(req.taskRunExternalId, req.incrementTimeoutBy)),
+      releaseSlot: (req, ctx) =>
+        this.unary("ReleaseSlot", ctx, this.#taskSummary(req.taskRunExternalId), () => {
+          core.releaseSlot(req.taskRunExternalId);
+          return create(ReleaseSlotResponseSchema, {});
+        }),
+      upsertWorkerLabels: (req, ctx) =>
+        this.unary("UpsertWorkerLabels", ctx, { workerId: req.workerId }, () => {
+          core.upsertWorkerLabels(req);
+          return create(UpsertWorkerLabelsResponseSchema, {
+            tenantId: core.tenantId,
+            workerId: req.workerId,
+          });
+        }),
+    });
+    router.service(EventsService, {
+      push: (req, ctx) => this.unary("Push", ctx, { key: req.key }, () => core.push(req)),
+      bulkPush: (req, ctx) =>
+        this.unary("BulkPush", ctx, { keys: req.events.map((e) => e.key) }, () => {
+          if (req.events.length < 1 || req.events.length > 1000) {
+            throw new ConnectError(
+              `BulkPush takes 1 to 1000 events, received ${req.events.length}`,
+              Code.InvalidArgument,
+            );
+          }
+          return create(EventsSchema, { events: req.events.map((e) => core.push(e)) });
+        }),
+      putLog: (req, ctx) =>
+        this.unary("PutLog", ctx, {
+          ...this.#taskSummary(req.taskRunExternalId),
+          message: req.message,
+        }, () => {
+          core.putLog(req);
+          return create(PutLogResponseSchema, {});
+        }),
+      putStreamEvent: (req, ctx) =>
+        this.unary("PutStreamEvent", ctx, {
+          ...this.#taskSummary(req.taskRunExternalId),
+          ...(req.eventIndex === undefined ? {} : { eventIndex: Number(req.eventIndex) }),
+        }, () => {
+          core.putStreamEvent(req);
+          return create(PutStreamEventResponseSchema, {});
+        }),
+    });
+    router.service(V1Dispatcher, {
+      registerDurableEvent: (req, ctx) =>
+        this.unary("RegisterDurableEvent", ctx, {
+          ...this.#taskSummary(req.taskId),
+          signalKey: req.signalKey,
+        }, () => {
+          core.registerDurableEvent(req);
+          return create(RegisterDurableEventResponseSchema, {});
+        }),
+      listenForDurableEvent: (requests, ctx) => this.#listenDurable(requests, ctx),
+    });
+    router.service(AdminService, {
+      putWorkflow: (req, ctx) =>
+        this.unary("PutWorkflow", ctx, { name: req.name }, () => core.putWorkflow(req)),
+      triggerWorkflowRun: (req, ctx) =>
+        this.unary(
+          "TriggerWorkflowRun",
+          ctx,
+          { workflowName: req.workflowName },
+          () =>
+            create(TriggerWorkflowRunResponseSchema, {
+              externalId: core.triggerWorkflowRun(req),
+            }),
+        ),
+      getRunDetails: (req, ctx) =>
+        this.unary(
+          "GetRunDetails",
+          ctx,
+          { workflowRunId: req.externalId },
+          () => core.getRunDetails(req.externalId),
+        ),
+      cancelTasks: (req, ctx) =>
+        this.unary(
+          "CancelTasks",
+          ctx,
+          { externalIds: [...req.externalIds] },
+          () =>
+            req.externalIds.length === 0 && !req.filter
+              ? create(CancelTasksResponseSchema, {})
+              : core.cancelTasks(req),
+        ),
+    });
+  }
+
+  async *#listen(
+    method: string,
+    version: "v1" | "v2",
+    workerId: string,
+    ctx: HandlerContext,
+  ): AsyncGenerator<AssignedAction> {
+    const entry = this.begin(method, ctx, { workerId });
+    let stream;
+    try {
+      stream = this.core.openListen(workerId, version);
+    } catch (err) {
+      this.fail(entry, err);
+      throw err;
+    }
+    try {
+      yield* stream.queue.drain(ctx.signal);
+    } finally {
+      this.core.closeListen(workerId, stream);
+    }
+  }
+
+  async *#listenDurable(
+    requests: AsyncIterable<ListenForDurableEventRequest>,
+    ctx: HandlerContext,
+  ): AsyncGenerator<DurableEvent> {
+    this.begin("ListenForDurableEvent", ctx);
+    const core = this.core;
+    const stream = core.openDurableStream();
+    // The engine reads subscriptions while it writes events; the stream ends when the client
+    // closes its side (as the engine does on EOF).
+    const reader = (async () => {
+      try {
+        for await (const req of requests) {
+          this.log.push({
+            method: "ListenForDurableEvent",
+            summary: { ...this.#taskSummary(req.taskId), signalKey: req.signalKey },
+          });
+          core.subscribeDurable(stream, req.taskId, req.signalKey);
+        }
+        stream.queue.end();
+      } catch {
+        stream.queue.end();
+      }
+    })();
+    try {
+      yield* stream.queue.drain(ctx.signal);
+    } finally {
+      core.closeDurableStream(stream);
+      // When the response side ends first (engine closed, dropStreams), Connect ends the
+      // request side too, so the reader finishes on its own.
+      void reader;
+    }
+  }
+}

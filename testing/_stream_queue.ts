@@ -1,0 +1,69 @@
+// The server side of one long-lived stream (ListenV2, ListenForDurableEvent): the engine pushes
+// messages, the Connect handler drains them. `pending` counts messages pushed but not yet taken
+// by the handler, which is what "an assignment not yet delivered" means for the virtual clock.
+
+/** A push-driven async queue that ends normally, with an error, or when `signal` aborts. */
+export class StreamQueue<T> {
+  #items: T[] = [];
+  #waiter: (() => void) | undefined;
+  #done = false;
+  #error: unknown = undefined;
+  /** Whether the queue was ended (by `end`, or because the client went away). */
+  get closed(): boolean {
+    return this.#done;
+  }
+  /** Messages pushed and not yet taken. */
+  get pending(): number {
+    return this.#items.length;
+  }
+
+  /** Queues a message; ignored once the queue ended. */
+  push(item: T): void {
+    if (this.#done) return;
+    this.#items.push(item);
+    this.#wake();
+  }
+
+  /** Ends the stream after the queued messages, with `error` if given. */
+  end(error?: unknown): void {
+    if (this.#done) return;
+    this.#done = true;
+    this.#error = error;
+    this.#wake();
+  }
+
+  /** Drops queued messages and ends at once, with `error` if given. */
+  abort(error?: unknown): void {
+    this.#items = [];
+    this.end(error);
+  }
+
+  /** Yields messages until the queue ends or `signal` aborts. */
+  async *drain(signal: AbortSignal): AsyncGenerator<T> {
+    const onAbort = () => this.abort();
+    signal.addEventListener("abort", onAbort, { once: true });
+    try {
+      for (;;) {
+        if (this.#items.length > 0) {
+          yield this.#items.shift()!;
+          continue;
+        }
+        if (this.#done) {
+          if (this.#error !== undefined) throw this.#error;
+          return;
+        }
+        await new Promise<void>((resolve) => this.#waiter = resolve);
+      }
+    } finally {
+      signal.removeEventListener("abort", onAbort);
+      this.#done = true;
+      this.#items = [];
+    }
+  }
+
+  #wake(): void {
+    const waiter = this.#waiter;
+    this.#waiter = undefined;
+    waiter?.();
+  }
+}

@@ -1,0 +1,576 @@
+import { createRouterTransport, type Transport } from "@connectrpc/connect";
+import { resolveConfig } from "../transport/config.ts";
+import { parseDuration } from "../transport/duration.ts";
+import { authInterceptor } from "../transport/grpc_transport.ts";
+import type { RpcCode } from "../transport/ports.ts";
+import type { DurationInput, JsonObject } from "../transport/types.ts";
+import { createClientFromTransport, type HatchetClient } from "../worker/client.ts";
+import { EngineCore, type TaskStatus } from "./_engine.ts";
+import { startListener } from "./_listener.ts";
+import { connectCode, type RpcLogEntry, ServiceState } from "./_services.ts";
+import { testCertificates } from "./_tls.ts";
+import { makeToken } from "./_token.ts";
+import { ConnectError } from "@connectrpc/connect";
+
+export type { RpcLogEntry, TaskStatus };
+
+/** Options of {@link MockEngine}. */
+export interface MockEngineOptions {
+  /**
+   * `"virtual"` (default): engine time stands still until `advance()` moves it, so sleeps,
+   * timeouts and retries fire at once and in order. `"real"`: wall time and real timers.
+   */
+  clock?: "virtual" | "real";
+  /**
+   * What `GetVersion` answers; default `"v0.79.0"` (slot_config registration and the
+   * RegisterDurableEvent durable path). `null` answers `UNIMPLEMENTED`, as engines before
+   * v0.78.27 do.
+   */
+  version?: string | null;
+  /** The namespace of `engine.client`. */
+  namespace?: string;
+  /** Where the virtual clock starts; default 2026-01-01T00:00:00Z. */
+  start?: Date;
+}
+
+/** Options of {@link MockEngine.listen}. */
+export interface ListenOptions {
+  /** TCP port on 127.0.0.1; default 0 (a free port). */
+  port?: number;
+  /** Serve TLS with a throwaway CA (see `caPem`); default plaintext HTTP/2 (h2c). */
+  tls?: boolean;
+}
+
+/** A real gRPC listener of a {@link MockEngine}. */
+export interface EngineListener extends AsyncDisposable {
+  /** `127.0.0.1:<port>`, for `createClient({ hostPort })`. */
+  readonly hostPort: string;
+  /** With `tls: true`, the PEM of the CA that signed the server certificate, for `tlsRootCa`. */
+  readonly caPem?: string;
+  /** Sends GOAWAY on every session, cancels open streams and frees the port. */
+  close(): Promise<void>;
+}
+
+/** A task run as {@link MockEngine.taskRuns} reports it. */
+export interface TaskRunInfo {
+  /** Task run external id (`ctx.taskRunId`). */
+  id: string;
+  /** The workflow run it belongs to. */
+  workflowRunId: string;
+  /** The task's name (readable id). */
+  taskName: string;
+  /**
+   * `PENDING` (waiting for parents or conditions), `QUEUED`, `RUNNING`, `COMPLETED`, `FAILED`,
+   * `CANCELLED` or `SKIPPED`.
+   */
+  status: TaskStatus;
+  /** The current attempt, 0-based. */
+  retryCount: number;
+  /** The worker running it, while it runs and holds its slot. */
+  workerId?: string;
+  /** The output, once completed. */
+  output?: JsonObject;
+  /** The last error, once an attempt failed. */
+  error?: string;
+}
+
+/** A log line a task sent with `PutLog`. */
+export interface LogEntry {
+  /** The task run that logged it. */
+  taskRunId: string;
+  /** The line. */
+  message: string;
+  /** `INFO` (default), `DEBUG`, `WARN` or `ERROR`. */
+  level: string;
+  /** The time the worker stamped on it. */
+  createdAt: Date;
+  /** The attempt that logged it. */
+  retryCount: number;
+  /** The metadata object, when one was sent. */
+  metadata?: JsonObject;
+}
+
+/** A worker as {@link MockEngine.workers} reports it. */
+export interface WorkerInfo {
+  /** Engine worker id. */
+  id: string;
+  /** Registered name. */
+  name: string;
+  /** Action ids it registered. */
+  actions: string[];
+  /** Slot units per slot type. */
+  slotConfig: Record<string, number>;
+  /** Slot units in use per slot type. */
+  usedSlots: Record<string, number>;
+  /** Labels. */
+  labels: Record<string, string | number>;
+  /** Whether a ListenV2/Listen stream is open. */
+  active: boolean;
+  /** Whether it would get new work now: stream open and a heartbeat within 5 s of wall time. */
+  live: boolean;
+}
+
+/** Fault injection for reliability tests. */
+export interface EngineFaults {
+  /**
+   * Makes the next `count` calls of `method` fail with `code` (after the token check).
+   *
+   * @param method Short method name, e.g. `"SendStepActionEvent"`, `"ListenV2"`.
+   * @param code Status to fail with, e.g. `"unavailable"`.
+   * @param count How many calls fail; default 1.
+   * @throws {TypeError} When `code` is not a status code name.
+   * @throws {RangeError} When `count` is not a positive integer.
+   */
+  failNext(method: string, code: RpcCode, count?: number): void;
+  /** Drops every pending fault. */
+  clear(): void;
+}
+
+/** Options of {@link MockEngine.rpcLog}. */
+export interface RpcLogOptions {
+  /** Method names to leave out, e.g. `["Heartbeat", "GetRunDetails"]` (timing-dependent). */
+  omit?: string[];
+}
+
+const DEFAULT_START = Date.UTC(2026, 0, 1);
+const ACK_TURNS = 8;
+
+/**
+ * An in-memory Hatchet engine for tests: the Dispatcher, EventsService, V1Dispatcher and
+ * AdminService a worker talks to, with DAG scheduling, conditions (CEL), retries, timeouts,
+ * slots, cancellation, durable waits, logs and stream events, on a virtual clock.
+ *
+ * `engine.client` reaches it in memory; `engine.listen()` serves the same services as real gRPC
+ * on 127.0.0.1 so any Hatchet SDK can connect with `engine.token`.
+ *
+ * @example
+ * ```ts
+ * import { MockEngine } from "@hatchet-deno/sdk/testing";
+ * import assert from "node:assert/strict";
+ *
+ * await using engine = new MockEngine();
+ * const start = engine.now().getTime();
+ * await engine.advance("24h");
+ * assert.equal(engine.now().getTime() - start, 24 * 3600 * 1000);
+ * ```
+ */
+export class MockEngine implements AsyncDisposable {
+  /** A JWT this engine accepts (claims `sub`, `grpc_broadcast_address`, `server_url`). */
+  readonly token: string;
+  /** The tenant id (`sub` of the token). */
+  readonly tenantId: string;
+  /** Fault injection: make the next calls of an RPC fail. */
+  readonly faults: EngineFaults;
+
+  #core: EngineCore;
+  #services: ServiceState;
+  #namespace: string | undefined;
+  #client: HatchetClient | undefined;
+  #listeners = new Set<EngineListener>();
+  #advancing: Promise<void> = Promise.resolve();
+  #closing: Promise<void> | undefined;
+
+  /**
+   * Creates an engine with no workflows, workers or runs. Nothing listens on the network until
+   * {@link MockEngine.listen} is called.
+   *
+   * @param options Clock, `GetVersion` answer, namespace and start instant.
+   * @throws {TypeError} When `clock` is neither `"virtual"` nor `"real"`.
+   */
+  constructor(options?: MockEngineOptions) {
+    const clock = options?.clock ?? "virtual";
+    if (clock !== "virtual" && clock !== "real") {
+      throw new TypeError(
+        `Invalid clock: expected "virtual" or "real", received ${JSON.stringify(clock)}`,
+      );
+    }
+    this.tenantId = crypto.randomUUID();
+    const startMs = options?.start?.getTime() ?? DEFAULT_START;
+    this.#core = new EngineCore({
+      clock,
+      startMs,
+      version: options?.version === undefined ? "v0.79.0" : options.version,
+      tenantId: this.tenantId,
+    });
+    this.token = makeToken({
+      sub: this.tenantId,
+      grpc_broadcast_address: "127.0.0.1:7070",
+      server_url: "http://localhost:8080",
+    }, clock === "virtual" ? startMs : Date.now());
+    this.#services = new ServiceState(this.#core, this.token);
+    this.#namespace = options?.namespace;
+    const faults = this.#services.faults;
+    this.faults = {
+      failNext(method: string, code: RpcCode, count = 1): void {
+        connectCode(code);
+        if (!Number.isInteger(count) || count < 1) {
+          throw new RangeError(`Fault count must be a positive integer, received ${count}`);
+        }
+        const queue = faults.get(method) ?? [];
+        queue.push({ code, remaining: count });
+        faults.set(method, queue);
+      },
+      clear(): void {
+        faults.clear();
+      },
+    };
+  }
+
+  /**
+   * A client connected to this engine in memory (no network), created on first use. Closing
+   * the engine closes it.
+   */
+  get client(): HatchetClient {
+    if (!this.#client) {
+      const config = resolveConfig({
+        token: this.token,
+        hostPort: "127.0.0.1:7070",
+        tls: "none",
+        namespace: this.#namespace,
+        env: {},
+      });
+      this.#client = createClientFromTransport(config, this.transport());
+    }
+    return this.#client;
+  }
+
+  /**
+   * A Connect transport to this engine in memory, sending the engine's token. For SDK-internal
+   * tests that build their own typed clients or ports. Not part of the public API (it exposes a
+   * Connect type), hence hidden from the docs.
+   *
+   * @param options `token` to send instead of the engine's (`""` sends no header), for auth
+   * tests.
+   * @returns A new in-memory transport.
+   * @ignore
+   */
+  transport(options?: { token?: string }): Transport {
+    const token = options?.token ?? this.token;
+    return createRouterTransport((router) => this.#services.routes(router), {
+      transport: { interceptors: token === "" ? [] : [authInterceptor(token)] },
+    });
+  }
+
+  /**
+   * Serves this engine as real gRPC over HTTP/2 on 127.0.0.1.
+   *
+   * @param options Port (default: a free one) and TLS (default: plaintext h2c).
+   * @returns The listener: its `hostPort`, `caPem` with TLS, and `close()`.
+   * @throws {Error} When the port is taken, or TLS certificates cannot be created.
+   * @example
+   * ```ts
+   * import { MockEngine } from "@hatchet-deno/sdk/testing";
+   * import assert from "node:assert/strict";
+   *
+   * await using engine = new MockEngine();
+   * await using server = await engine.listen();
+   * assert.match(server.hostPort, /^127\.0\.0\.1:\d+$/);
+   * ```
+   */
+  async listen(options?: ListenOptions): Promise<EngineListener> {
+    if (this.#core.closed) throw new Error("Cannot listen: the mock engine is closed");
+    const certs = options?.tls ? await testCertificates() : undefined;
+    const running = await startListener(
+      (router) => this.#services.routes(router),
+      options?.port ?? 0,
+      certs ? { cert: certs.certPem, key: certs.keyPem } : undefined,
+    );
+    const listeners = this.#listeners;
+    const listener: EngineListener = {
+      hostPort: running.hostPort,
+      ...(certs ? { caPem: certs.caPem } : {}),
+      async close() {
+        listeners.delete(listener);
+        await running.close();
+      },
+      [Symbol.asyncDispose]() {
+        return this.close();
+      },
+    };
+    listeners.add(listener);
+    return listener;
+  }
+
+  /**
+   * The engine's current time.
+   *
+   * @returns The virtual instant, or wall time with `clock: "real"`.
+   */
+  now(): Date {
+    return new Date(this.#core.clock.now());
+  }
+
+  /**
+   * Waits until the engine is quiet, moves the virtual clock forward by `duration` firing due
+   * sleeps, timeouts, retries and schedule timeouts in time order (waiting until quiet after
+   * each), then waits until quiet again. "Quiet" means no unary RPC in flight, no assignment or
+   * durable event waiting to be written to its stream, and no engine activity over a macrotask
+   * turn.
+   *
+   * @param duration How far to move, e.g. `"10s"`, `"24h"`, or milliseconds.
+   * @throws {RangeError} When `duration` is not a duration.
+   * @throws {Error} With `clock: "real"`, or after `close()`.
+   * @example
+   * ```ts
+   * import { MockEngine } from "@hatchet-deno/sdk/testing";
+   * import assert from "node:assert/strict";
+   *
+   * await using engine = new MockEngine({ start: new Date("2026-03-01T00:00:00Z") });
+   * await engine.advance("90s");
+   * assert.equal(engine.now().toISOString(), "2026-03-01T00:01:30.000Z");
+   * ```
+   */
+  advance(duration: DurationInput): Promise<void> {
+    const ms = parseDuration(duration);
+    if (this.#core.clock.mode !== "virtual") {
+      return Promise.reject(new Error('Cannot advance: the engine runs on clock "real"'));
+    }
+    if (this.#core.closed) {
+      return Promise.reject(new Error("Cannot advance: the mock engine is closed"));
+    }
+    const step = this.#advancing.then(() => this.#advance(ms));
+    this.#advancing = step.catch(() => {});
+    return step;
+  }
+
+  async #advance(ms: number): Promise<void> {
+    const clock = this.#core.clock;
+    await this.settle();
+    const target = clock.now() + ms;
+    for (;;) {
+      const next = clock.nextDue(target);
+      if (next === undefined || this.#core.closed) break;
+      clock.setNow(next);
+      this.#core.fireDueTimers();
+      await this.settle();
+    }
+    clock.setNow(target);
+    this.#core.fireDueTimers();
+    await this.settle();
+  }
+
+  /**
+   * Waits until the engine is quiet: no unary RPC in flight, nothing waiting to be written to a
+   * stream, and no engine activity over a macrotask turn.
+   *
+   * @returns When quiet.
+   * @example
+   * ```ts
+   * import { MockEngine } from "@hatchet-deno/sdk/testing";
+   *
+   * await using engine = new MockEngine();
+   * await engine.settle();
+   * ```
+   */
+  async settle(): Promise<void> {
+    const core = this.#core;
+    let last = core.activity;
+    let stableTurns = 0;
+    // Two quiet turns in a row: a worker that reacts to a message often needs one turn to
+    // get its next RPC started. A START_STEP_RUN counts as delivered once the worker sent an
+    // RPC about that task run (STARTED, usually), or after ACK_TURNS quiet turns for clients
+    // that never do.
+    while (stableTurns < 2 || (core.awaitingAck() > 0 && stableTurns < ACK_TURNS)) {
+      await new Promise((resolve) => setTimeout(resolve, 0));
+      const quiet = core.inFlight === 0 && core.pendingDeliveries() === 0;
+      if (quiet && core.activity === last) stableTurns++;
+      else stableTurns = 0;
+      last = core.activity;
+    }
+    if (core.awaitingAck() > 0) core.forgetAwaitingAck();
+  }
+
+  /**
+   * The log lines tasks sent, in arrival order.
+   *
+   * @param taskRunId Only this task run's lines.
+   * @returns The lines.
+   * @example
+   * ```ts
+   * import { createWorker, workflow } from "@hatchet-deno/sdk";
+   * import { MockEngine } from "@hatchet-deno/sdk/testing";
+   * import assert from "node:assert/strict";
+   *
+   * const wf = workflow({ name: "logs-example" });
+   * wf.task({
+   *   name: "talk",
+   *   fn: async (_input, ctx) => {
+   *     await ctx.log("hello");
+   *     await ctx.log("careful", { level: "warn" });
+   *     return {};
+   *   },
+   * });
+   * await using engine = new MockEngine();
+   * await using worker = createWorker(engine.client, { name: "w", workflows: [wf] });
+   * await worker.start();
+   * const run = await engine.client.runs.trigger(wf, {});
+   * await run.result();
+   * assert.deepEqual(engine.logs().map((l) => [l.message, l.level]), [
+   *   ["hello", "INFO"],
+   *   ["careful", "WARN"],
+   * ]);
+   * ```
+   */
+  logs(taskRunId?: string): LogEntry[] {
+    return this.#core.logs(taskRunId).map((l) => {
+      const entry: LogEntry = {
+        taskRunId: l.taskRunId,
+        message: l.message,
+        level: l.level,
+        createdAt: l.createdAt,
+        retryCount: l.retryCount,
+      };
+      if (l.metadata !== undefined) entry.metadata = l.metadata;
+      return entry;
+    });
+  }
+
+  /**
+   * The stream chunks a task run sent with `PutStreamEvent`, ordered by `event_index` (chunks
+   * without an index last, in arrival order).
+   *
+   * @param taskRunId The task run.
+   * @returns The chunks' bytes.
+   */
+  streamEvents(taskRunId: string): Uint8Array[] {
+    return this.#core.streamEvents(taskRunId);
+  }
+
+  /**
+   * Task runs, in creation order.
+   *
+   * @param workflowRunId Only this workflow run's tasks.
+   * @returns One entry per task of each run, including ones still `PENDING`.
+   * @example
+   * ```ts
+   * import { createWorker, workflow } from "@hatchet-deno/sdk";
+   * import { MockEngine } from "@hatchet-deno/sdk/testing";
+   * import assert from "node:assert/strict";
+   *
+   * const wf = workflow({ name: "runs-example" });
+   * const first = wf.task({ name: "first", fn: () => ({ n: 1 }) });
+   * wf.task({ name: "second", parents: [first], fn: (_input, ctx) => ctx.taskOutput(first) });
+   * await using engine = new MockEngine();
+   * await using worker = createWorker(engine.client, { name: "w", workflows: [wf] });
+   * await worker.start();
+   * const run = await engine.client.runs.trigger(wf, {});
+   * await run.result();
+   * assert.deepEqual(
+   *   engine.taskRuns(run.id).map((t) => [t.taskName, t.status, t.output]),
+   *   [["first", "COMPLETED", { n: 1 }], ["second", "COMPLETED", { n: 1 }]],
+   * );
+   * ```
+   */
+  taskRuns(workflowRunId?: string): TaskRunInfo[] {
+    return this.#core.taskRuns(workflowRunId);
+  }
+
+  /**
+   * Workflow run ids, in trigger order.
+   *
+   * @returns The ids.
+   */
+  workflowRuns(): string[] {
+    return this.#core.workflowRunIds();
+  }
+
+  /**
+   * Registered workers.
+   *
+   * @returns One entry per `Register` call.
+   * @example
+   * ```ts
+   * import { createWorker, workflow } from "@hatchet-deno/sdk";
+   * import { MockEngine } from "@hatchet-deno/sdk/testing";
+   * import assert from "node:assert/strict";
+   *
+   * const wf = workflow({ name: "workers-example" });
+   * wf.task({ name: "t", fn: () => ({}) });
+   * await using engine = new MockEngine();
+   * await using worker = createWorker(engine.client, { name: "w1", workflows: [wf], slots: 4 });
+   * await worker.start();
+   * const [info] = engine.workers();
+   * assert.equal(info.name, "w1");
+   * assert.equal(info.slotConfig.default, 4);
+   * ```
+   */
+  workers(): WorkerInfo[] {
+    return this.#core.workers();
+  }
+
+  /**
+   * The RPCs the engine received, in arrival order, for whole-sequence assertions. Each
+   * `ListenForDurableEvent` subscription message is an entry of its own with a `signalKey`.
+   *
+   * @param options Methods to leave out.
+   * @returns The entries (copies).
+   * @example
+   * ```ts
+   * import { createWorker, workflow } from "@hatchet-deno/sdk";
+   * import { MockEngine } from "@hatchet-deno/sdk/testing";
+   * import assert from "node:assert/strict";
+   *
+   * const wf = workflow({ name: "log-example" });
+   * wf.task({ name: "only", fn: () => ({}) });
+   * await using engine = new MockEngine();
+   * await using worker = createWorker(engine.client, { name: "w", workflows: [wf] });
+   * await worker.start();
+   * const run = await engine.client.runs.trigger(wf, {});
+   * await run.result();
+   * const events = engine.rpcLog().filter((e) => e.method === "SendStepActionEvent");
+   * assert.deepEqual(events.map((e) => e.summary?.eventType), ["STARTED", "COMPLETED"]);
+   * assert.equal(engine.rpcLog({ omit: ["Heartbeat"] })[0].method, "GetVersion");
+   * ```
+   */
+  rpcLog(options?: RpcLogOptions): RpcLogEntry[] {
+    const omit = new Set(options?.omit ?? []);
+    return this.#services.log.filter((e) => !omit.has(e.method)).map((e) => structuredClone(e));
+  }
+
+  /**
+   * The engine's own diagnostics: CEL expressions that failed, ignored stale events, tasks that
+   * timed out waiting for a worker.
+   *
+   * @returns The lines, oldest first.
+   */
+  engineLog(): string[] {
+    return this.#core.engineLog();
+  }
+
+  /**
+   * Ends every open ListenV2/Listen and ListenForDurableEvent stream with `UNAVAILABLE`, as an
+   * engine restart would. Workers are expected to reconnect.
+   *
+   * @example
+   * ```ts
+   * import { MockEngine } from "@hatchet-deno/sdk/testing";
+   *
+   * await using engine = new MockEngine();
+   * engine.dropStreams(); // nothing is open yet: a no-op
+   * ```
+   */
+  dropStreams(): void {
+    this.#core.endStreams(
+      new ConnectError("mock engine dropped the stream", connectCode("unavailable")),
+    );
+  }
+
+  /**
+   * Stops timers, ends open streams, closes listeners and the in-memory client. Idempotent.
+   *
+   * @returns When everything is closed.
+   */
+  close(): Promise<void> {
+    this.#closing ??= (async () => {
+      this.#core.close();
+      await Promise.all([...this.#listeners].map((l) => l.close()));
+      await this.#client?.close();
+    })();
+    return this.#closing;
+  }
+
+  /** Same as {@link MockEngine.close}. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+}
