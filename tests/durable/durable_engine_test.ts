@@ -1,5 +1,5 @@
-// The listener and DurableContext against MockEngine's in-memory transport, without a worker:
-// the task run exists in the engine (queued), which is all RegisterDurableEvent and
+// The listener and DurableContext against MockEngine's in-memory transport, without a worker
+// runtime: a raw worker holds the task run (RUNNING), which is all RegisterDurableEvent and
 // ListenForDurableEvent need.
 
 import assert from "node:assert/strict";
@@ -10,60 +10,37 @@ import {
   createDurableListener,
   type DurableListenerOptions,
 } from "../../durable/durable_listener.ts";
-import { createEnginePorts } from "../../transport/connection.ts";
-import type { DurablePort, EnginePorts } from "../../transport/ports.ts";
 import { RpcError } from "../../transport/rpc_error.ts";
 import { baseContext } from "./_base_context.ts";
-
-async function queuedTaskRun(engine: MockEngine, ports: EnginePorts): Promise<string> {
-  await ports.admin.putWorkflow({
-    name: "durable",
-    description: "",
-    version: "",
-    eventTriggers: [],
-    tasks: [{
-      readableId: "wait",
-      action: "durable:wait",
-      timeout: "48h",
-      inputs: "{}",
-      parents: [],
-      retries: 0,
-      isDurable: true,
-      slotRequests: { durable: 1 },
-    }],
-  });
-  const { workflowRunId } = await ports.admin.triggerWorkflowRun({
-    workflowName: "durable",
-    input: {},
-  });
-  return engine.taskRuns(workflowRunId)[0].id;
-}
+import { durableFixture, registerLog, until } from "./_engine_fixture.ts";
 
 async function setup(engine: MockEngine, options: DurableListenerOptions = {}) {
-  const ports = createEnginePorts(engine.transport());
-  const taskRunId = await queuedTaskRun(engine, ports);
-  const listener = createDurableListener(ports.durable, {
+  const fx = await durableFixture(engine);
+  const [taskRunId] = fx.taskRunIds;
+  const listener = createDurableListener(fx.ports.durable, {
     backoff: { initialMs: 1, maxMs: 2 },
     ...options,
   });
-  // Settles when a registration succeeded: retries run on real timers, which the engine's
-  // settle() cannot see, and an event pushed before its registration is never matched.
-  const { promise: registered, resolve } = Promise.withResolvers<void>();
-  const port: DurablePort = {
-    listenForDurableEvent: (requests, callOptions) =>
-      ports.durable.listenForDurableEvent(requests, callOptions),
-    async registerDurableEvent(input, callOptions) {
-      await ports.durable.registerDurableEvent(input, callOptions);
-      resolve();
-    },
-  };
   const ctx = createDurableContext(baseContext(taskRunId), {
     listener,
-    port,
+    port: fx.ports.durable,
     namespace: "",
     retry: { initialMs: 1, maxMs: 2 },
   });
-  return { ports, taskRunId, listener, ctx, registered };
+  // Settles when a registration succeeded: retries run on real timers, which the engine's
+  // settle() cannot see, and an event pushed before its registration is never matched.
+  const registered = () =>
+    until(engine, () => registerLog(engine).some((r) => r.length === 1), "a registration");
+  return {
+    taskRunId,
+    listener,
+    ctx,
+    registered,
+    async [Symbol.asyncDispose]() {
+      await listener.close();
+      await fx[Symbol.asyncDispose]();
+    },
+  };
 }
 
 function calls(engine: MockEngine, method: string) {
@@ -72,8 +49,8 @@ function calls(engine: MockEngine, method: string) {
 
 Deno.test("DurableContext.sleepFor() over the engine's transport sleeps 24 virtual hours", async () => {
   await using engine = new MockEngine();
-  const { listener, ctx } = await setup(engine);
-  await using _ = listener;
+  await using s = await setup(engine);
+  const { ctx } = s;
   const sleep = ctx.sleepFor("24h");
   await engine.advance("24h");
   assert.deepEqual(await sleep, { CREATE: { "sleep:24h": [{ sleep_duration: "24h" }] } });
@@ -81,11 +58,11 @@ Deno.test("DurableContext.sleepFor() over the engine's transport sleeps 24 virtu
 
 Deno.test("DurableContext.waitFor() over the engine's transport retries RegisterDurableEvent on unavailable", async () => {
   await using engine = new MockEngine();
-  const { listener, ctx, taskRunId, registered } = await setup(engine);
-  await using _ = listener;
+  await using s = await setup(engine);
+  const { ctx, taskRunId, registered } = s;
   engine.faults.failNext("RegisterDurableEvent", "unavailable", 2);
   const wait = ctx.waitFor("k", new UserEventCondition("go"));
-  await registered;
+  await registered();
   await engine.client.events.push("go", { ok: true });
   assert.deepEqual(await wait, { CREATE: { go: [{ ok: true }] } });
   assert.deepEqual(
@@ -97,8 +74,8 @@ Deno.test("DurableContext.waitFor() over the engine's transport retries Register
 
 Deno.test("DurableContext.waitFor() over the engine's transport passes not_found to the caller", async () => {
   await using engine = new MockEngine();
-  const { listener, ctx } = await setup(engine);
-  await using _ = listener;
+  await using s = await setup(engine);
+  const { listener, ctx } = s;
   engine.faults.failNext("RegisterDurableEvent", "not_found");
   await assert.rejects(ctx.waitFor("k", new SleepCondition("1s")), (err) => {
     assert.ok(err instanceof RpcError);
@@ -112,11 +89,11 @@ Deno.test("DurableContext.waitFor() over the engine's transport passes not_found
 
 Deno.test("DurableListener over the engine's transport reconnects after transient open failures", async () => {
   await using engine = new MockEngine();
-  const { listener, ctx, registered } = await setup(engine);
-  await using _ = listener;
+  await using s = await setup(engine);
+  const { ctx, registered } = s;
   engine.faults.failNext("ListenForDurableEvent", "unavailable", 2);
   const wait = ctx.waitFor("k", new UserEventCondition("go"));
-  await registered;
+  await registered();
   await engine.client.events.push("go", { n: 1 });
   assert.deepEqual(await wait, { CREATE: { go: [{ n: 1 }] } });
   const opens = calls(engine, "ListenForDurableEvent").filter((e) => !e.summary);
@@ -125,8 +102,8 @@ Deno.test("DurableListener over the engine's transport reconnects after transien
 
 Deno.test("DurableListener over the engine's transport fails the wait after repeated permission_denied", async () => {
   await using engine = new MockEngine();
-  const { listener, ctx } = await setup(engine, { maxAttempts: 3 });
-  await using _ = listener;
+  await using s = await setup(engine, { maxAttempts: 3 });
+  const { listener, ctx } = s;
   engine.faults.failNext("ListenForDurableEvent", "permission_denied", 3);
   await assert.rejects(ctx.waitFor("k", new SleepCondition("1h")), (err) => {
     assert.ok(err instanceof Error);
@@ -142,13 +119,13 @@ Deno.test("DurableListener over the engine's transport fails the wait after repe
 
 Deno.test("DurableListener over the engine's transport closes when idle and reopens on demand", async () => {
   await using engine = new MockEngine();
-  const { listener, ctx } = await setup(engine, { idleTimeoutMs: 0 });
-  await using _ = listener;
+  await using s = await setup(engine, { idleTimeoutMs: 0 });
+  const { listener, ctx } = s;
   const first = ctx.sleepFor("1m");
   await engine.advance("1m");
   await first;
-  await engine.settle();
-  assert.equal(listener.connected, false);
+  // The idle close runs on the listener's own (real, 0 ms) timer.
+  await until(engine, () => !listener.connected, "the idle close");
   const second = ctx.sleepFor("1m");
   await engine.advance("1m");
   assert.deepEqual(await second, { CREATE: { "sleep:1m": [{ sleep_duration: "1m" }] } });
