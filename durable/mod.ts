@@ -15,7 +15,7 @@ export {
   UserEventCondition,
   type WaitCondition,
 } from "./conditions.ts";
-export { applyNamespace, toDurableConditions, toTaskConditions } from "./to_conditions.ts";
+export { toDurableConditions, toTaskConditions } from "./to_conditions.ts";
 export { sleepSignalKey } from "./signal_key.ts";
 export {
   createDurableListener,

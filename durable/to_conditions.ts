@@ -1,3 +1,4 @@
+import { applyNamespace } from "../transport/config.ts";
 import type {
   BaseMatchInput,
   DurableConditionsInput,
@@ -100,11 +101,6 @@ export function toTaskConditions(
   return any ? out : undefined;
 }
 
-/** Prefixes `namespace` to `key` unless it is already there (hatchet-protocol.md §1.6). */
-export function applyNamespace(key: string, namespace: string): string {
-  return namespace === "" || key.startsWith(namespace) ? key : namespace + key;
-}
-
 function* flatten(
   conditions: readonly unknown[],
   label: string,
@@ -143,7 +139,7 @@ function addCondition(
   } else if (condition instanceof UserEventCondition) {
     const event: UserEventMatchInput = {
       base: base(condition.readableDataKey, action, orGroupId, condition.expression),
-      userEventKey: applyNamespace(condition.eventKey, namespace),
+      userEventKey: applyNamespace(namespace, condition.eventKey),
     };
     if (condition.scope !== undefined) event.eventScope = condition.scope;
     out.userEventConditions.push(event);

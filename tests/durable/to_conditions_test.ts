@@ -6,11 +6,7 @@ import {
   UserEventCondition,
   type WaitCondition,
 } from "../../durable/conditions.ts";
-import {
-  applyNamespace,
-  toDurableConditions,
-  toTaskConditions,
-} from "../../durable/to_conditions.ts";
+import { toDurableConditions, toTaskConditions } from "../../durable/to_conditions.ts";
 
 const charge = { name: "charge", workflow: "orders" };
 
@@ -168,10 +164,4 @@ Deno.test("toTaskConditions() throws TypeError for a list that is not an array",
       "Invalid waitFor condition at position 0: expected a SleepCondition, UserEventCondition, ParentCondition or or() group, received 42",
     ),
   );
-});
-
-Deno.test("applyNamespace() prefixes unless the key already starts with the namespace", () => {
-  assert.equal(applyNamespace("order:paid", "ns_"), "ns_order:paid");
-  assert.equal(applyNamespace("ns_order:paid", "ns_"), "ns_order:paid");
-  assert.equal(applyNamespace("order:paid", ""), "order:paid");
 });
