@@ -46,8 +46,12 @@ export {
 } from "./transport/config.ts";
 export {
   type BackoffOptions,
+  createPushHandler,
   createWorker,
   type OnFailureOptions,
+  type PushHandler,
+  type PushHandlerOptions,
+  type PushPaths,
   type TaskOptions,
   type Worker,
   type WorkerLogger,

@@ -302,6 +302,7 @@ export class EngineCore {
   #tasks = new Map<string, TaskRun>();
   #workers = new Map<string, WorkerState>();
   #queue: TaskRun[] = [];
+  #queueUnsorted = false;
   #matches: Match[] = [];
   #completions = new Map<string, Uint8Array>();
   #durableStreams = new Set<DurableStream>();
@@ -338,6 +339,13 @@ export class EngineCore {
   /** Stops waiting for acknowledgements (for workers that never send any). */
   forgetAwaitingAck(): void {
     this.#awaitingAck.clear();
+  }
+
+  /** Counts a task run handed to an HTTP endpoint as not yet acknowledged until it answers. */
+  awaitAck(taskRunId: string): void {
+    if (!this.#tasks.has(taskRunId)) return;
+    this.#awaitingAck.add(taskRunId);
+    this.activity++;
   }
 
   /** Notes that the worker reacted to the task run's assignment. */
@@ -401,8 +409,12 @@ export class EngineCore {
 
   taskRuns(workflowRunId?: string): TaskRunInfo[] {
     const out: TaskRunInfo[] = [];
-    for (const t of this.#tasks.values()) {
-      if (workflowRunId !== undefined && t.run.id !== workflowRunId) continue;
+    // A run keeps its own tasks (inserted with #tasks, so in the same order): asking about one
+    // run must not walk every task the engine ever created.
+    const tasks = workflowRunId === undefined
+      ? this.#tasks.values()
+      : this.#runs.get(workflowRunId)?.tasks.values() ?? [];
+    for (const t of tasks) {
       const info: TaskRunInfo = {
         id: t.id,
         workflowRunId: t.run.id,
@@ -528,6 +540,14 @@ export class EngineCore {
     const worker = this.#worker(req.workerId);
     Object.assign(worker.labels, labelsOf(req.labels));
     this.activity++;
+  }
+
+  /** Replaces a worker's actions, as the engine does for an HTTP operator after a healthcheck. */
+  setWorkerActions(workerId: string, actions: string[]): void {
+    const worker = this.#worker(workerId);
+    worker.actions = new Set(actions);
+    this.#needsSchedule = true;
+    this.#flush();
   }
 
   #isLive(w: WorkerState): boolean {
@@ -1399,6 +1419,7 @@ export class EngineCore {
     task.status = "QUEUED";
     task.enqueueSeq = this.#seq++;
     this.#queue.push(task);
+    this.#queueUnsorted = true;
     const seq = task.enqueueSeq;
     this.clock.cancel(task.timers.schedule);
     task.timers.schedule = this.clock.at(this.clock.now() + task.def.scheduleTimeoutMs, () => {
@@ -1422,14 +1443,28 @@ export class EngineCore {
   }
 
   #schedule(): void {
-    const queue = this.#queue.filter((t) => t.status === "QUEUED");
-    queue.sort((a, b) => b.run.priority - a.run.priority || a.enqueueSeq - b.enqueueSeq);
-    this.#queue = queue;
-    for (const task of queue) {
-      const worker = this.#pickWorker(task);
-      if (worker) this.#assign(task, worker);
+    // The scheduler runs after every operation, so a pass must not cost more than the queue
+    // changed: sort only after enqueues, and once a task found no worker, skip the later tasks
+    // of its definition (a pass only uses capacity up, so they would find none either). Without
+    // this, each RPC re-sorted the queue and matched every queued task against every worker.
+    if (this.#queueUnsorted) {
+      this.#queue = this.#queue.filter((t) => t.status === "QUEUED");
+      this.#queue.sort((a, b) => b.run.priority - a.run.priority || a.enqueueSeq - b.enqueueSeq);
+      this.#queueUnsorted = false;
     }
-    this.#queue = this.#queue.filter((t) => t.status === "QUEUED");
+    const blocked = new Set<TaskDef>();
+    let assigned = false;
+    for (const task of this.#queue) {
+      if (task.status !== "QUEUED" || blocked.has(task.def)) continue;
+      const worker = this.#pickWorker(task);
+      if (worker) {
+        this.#assign(task, worker);
+        assigned = true;
+      } else {
+        blocked.add(task.def);
+      }
+    }
+    if (assigned) this.#queue = this.#queue.filter((t) => t.status === "QUEUED");
   }
 
   #pickWorker(task: TaskRun): WorkerState | undefined {

@@ -7,12 +7,19 @@ import type { DurationInput, JsonObject } from "../transport/types.ts";
 import { createClientFromTransport, type HatchetClient } from "../worker/client.ts";
 import { EngineCore, type TaskStatus } from "./_engine.ts";
 import { startListener } from "./_listener.ts";
+import {
+  createPushEndpoint,
+  type PushDelivery,
+  type PushEndpoint,
+  type PushEndpointControl,
+  type PushEndpointOptions,
+} from "./_push.ts";
 import { connectCode, type RpcLogEntry, ServiceState } from "./_services.ts";
 import { testCertificates } from "./_tls.ts";
 import { makeToken } from "./_token.ts";
 import { ConnectError } from "@connectrpc/connect";
 
-export type { RpcLogEntry, TaskStatus };
+export type { PushDelivery, PushEndpoint, PushEndpointOptions, RpcLogEntry, TaskStatus };
 
 /** Options of {@link MockEngine}. */
 export interface MockEngineOptions {
@@ -167,6 +174,7 @@ export class MockEngine implements AsyncDisposable {
   #namespace: string | undefined;
   #client: HatchetClient | undefined;
   #listeners = new Set<EngineListener>();
+  #pushEndpoints = new Set<PushEndpointControl>();
   #advancing: Promise<void> = Promise.resolve();
   #closing: Promise<void> | undefined;
 
@@ -289,6 +297,61 @@ export class MockEngine implements AsyncDisposable {
     };
     listeners.add(listener);
     return listener;
+  }
+
+  /**
+   * Adds an HTTP push endpoint, as Hatchet's HTTP operator does: a worker inside the engine that
+   * POSTs each task routed to it to the endpoint, signed with `X-Hatchet-Signature` (hex
+   * HMAC-SHA256 of the body under `signingSecret`), as the protobuf JSON of the
+   * `AssignedAction`, and reports STARTED, then COMPLETED with the 2xx body (`{}` when empty) or
+   * FAILED for any other status or a transport error (retried per the task's `retries`; the
+   * error is the engine's message, without the body). Which actions it gets comes from its
+   * healthcheck, polled once before this resolves (the engine's first poll comes after 5 s) and
+   * then every `healthcheckInterval` on the engine clock; `settle()` and `advance()` wait for
+   * each poll. A delivery counts as unacknowledged until the endpoint answers, so `settle()`
+   * waits for quick tasks to finish; a delivery that runs past `requestTimeout` (engine clock)
+   * fails. A cancelled task run aborts its request.
+   *
+   * @param options `url` of a running server (requested with `fetch`) or an in-memory
+   *   `handler`, the signing secret, and optionally paths, timeouts, slots and a name.
+   * @returns The endpoint: its worker id, advertised actions, deliveries, and `remove()`.
+   * @throws {TypeError} When neither or both of `url` and `handler` are given, or the secret is
+   *   empty.
+   * @throws {RangeError} When a duration or the slot count is invalid.
+   * @throws {Error} When the first healthcheck fails, or the engine is closed.
+   * @example
+   * ```ts
+   * import { createPushHandler, workflow } from "@hatchet-deno/sdk";
+   * import { MockEngine } from "@hatchet-deno/sdk/testing";
+   * import assert from "node:assert/strict";
+   *
+   * const hello = workflow<{ name: string }>({ name: "push-hello" });
+   * hello.task({ name: "greet", fn: (input) => ({ message: `Hello, ${input.name}!` }) });
+   *
+   * await using engine = new MockEngine();
+   * await using handler = createPushHandler({
+   *   workflows: [hello],
+   *   signingSecret: "s3cret",
+   *   client: engine.client,
+   * });
+   * await using endpoint = await engine.addPushEndpoint({ handler, signingSecret: "s3cret" });
+   * assert.deepEqual(endpoint.actions, ["push-hello:greet"]);
+   * const run = await engine.client.runs.trigger(hello, { name: "Ada" });
+   * assert.deepEqual((await run.result()).outputs.greet, { message: "Hello, Ada!" });
+   * ```
+   */
+  async addPushEndpoint(options: PushEndpointOptions): Promise<PushEndpoint> {
+    if (this.#core.closed || this.#closing) {
+      throw new Error("Cannot add a push endpoint: the mock engine is closed");
+    }
+    const endpoints = this.#pushEndpoints;
+    const control = await createPushEndpoint(
+      this.#core,
+      options,
+      (removed) => endpoints.delete(removed),
+    );
+    endpoints.add(control);
+    return control.endpoint;
   }
 
   /**
@@ -562,11 +625,30 @@ export class MockEngine implements AsyncDisposable {
    */
   close(): Promise<void> {
     this.#closing ??= (async () => {
+      await Promise.all([...this.#pushEndpoints].map((p) => p.abort()));
       this.#core.close();
       await Promise.all([...this.#listeners].map((l) => l.close()));
       await this.#client?.close();
     })();
     return this.#closing;
+  }
+
+  /**
+   * What `Deno.inspect()` and `console.log()` show: the tenant and the listeners, with the token
+   * redacted, so logging the engine never prints a credential.
+   *
+   * @param inspect Deno's inspect function.
+   * @param options Deno's inspect options.
+   * @returns The text.
+   */
+  [Symbol.for("Deno.customInspect")](
+    inspect: (value: unknown, options?: unknown) => string,
+    options?: unknown,
+  ): string {
+    const listeners = [...this.#listeners].map((l) => l.hostPort);
+    return `MockEngine ${
+      inspect({ tenantId: this.tenantId, token: "[redacted]", listeners }, options)
+    }`;
   }
 
   /** Same as {@link MockEngine.close}. */

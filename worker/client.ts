@@ -4,113 +4,19 @@ import { createEnginePorts } from "../transport/connection.ts";
 import { createGrpcTransport } from "../transport/grpc_transport.ts";
 import type { EnginePorts, RunDetailsData } from "../transport/ports.ts";
 import type { JsonObject } from "../transport/types.ts";
-import type { Workflow } from "./workflow.ts";
+import { registerEnginePorts } from "./_client_ports.ts";
+import type { HatchetClient, RunRef, RunResult } from "./hatchet_client.ts";
 
-/** Options of {@link EventsClient.push}. */
-export interface PushOptions {
-  /** Metadata attached to the event and to the runs it triggers. */
-  additionalMetadata?: JsonObject;
-  /** 1 (low) to 3 (high). */
-  priority?: number;
-  /** The event's scope. */
-  scope?: string;
-}
-
-/** Pushes user events: they trigger workflows (`onEvents`) and wake durable waits. */
-export interface EventsClient {
-  /**
-   * Pushes one event. The key is namespaced.
-   *
-   * @param key The event key, e.g. `"order:approved"`.
-   * @param payload The event payload (a JSON object).
-   * @param options Metadata, priority and scope.
-   * @returns The engine's event id.
-   */
-  push(key: string, payload: JsonObject, options?: PushOptions): Promise<{ eventId: string }>;
-}
-
-/** Options of {@link RunsClient.trigger}. */
-export interface TriggerOptions {
-  /** Metadata attached to the run (`ctx.additionalMetadata`). */
-  additionalMetadata?: JsonObject;
-  /** 1 (low) to 3 (high). */
-  priority?: number;
-}
-
-/** The outcome of a finished workflow run. */
-export interface RunResult {
-  /** How the run ended. */
-  status: "COMPLETED" | "FAILED" | "CANCELLED";
-  /** Task name to output, for each completed task. */
-  outputs: Record<string, JsonObject>;
-  /** Task name to error text, for each failed task. */
-  errors: Record<string, string>;
-}
-
-/** A triggered workflow run. */
-export interface RunRef {
-  /** The workflow run id. */
-  readonly id: string;
-  /**
-   * Waits until the run is done and returns its outcome. Polls the engine with backoff.
-   *
-   * @param options `signal` stops waiting.
-   * @returns The run's status, task outputs and task errors.
-   */
-  result(options?: { signal?: AbortSignal }): Promise<RunResult>;
-}
-
-/** Starts and cancels workflow runs. */
-export interface RunsClient {
-  /**
-   * Triggers a run of a workflow (namespaced by the client).
-   *
-   * @param workflow The workflow, or its name.
-   * @param input The run's input.
-   * @param options Metadata and priority.
-   * @returns A reference to the run.
-   */
-  trigger<I extends JsonObject>(
-    workflow: Workflow<I> | string,
-    input: I,
-    options?: TriggerOptions,
-  ): Promise<RunRef>;
-  /**
-   * Cancels task runs by their external ids.
-   *
-   * @param taskRunIds Task run ids to cancel.
-   */
-  cancel(taskRunIds: string[]): Promise<void>;
-}
-
-/** A connection to a Hatchet engine: configuration, events and runs. Close it when done. */
-export interface HatchetClient extends AsyncDisposable {
-  /** The resolved configuration; its string and JSON forms never show the token. */
-  readonly config: ClientConfig;
-  /** Pushes events. */
-  readonly events: EventsClient;
-  /** Triggers and cancels runs. */
-  readonly runs: RunsClient;
-  /** Closes the client's HTTP/2 sessions. */
-  close(): Promise<void>;
-}
-
-const portsByClient = new WeakMap<HatchetClient, EnginePorts>();
-
-/**
- * The engine ports behind a client, for the worker. Not part of the public API.
- *
- * @throws {TypeError} When `client` was not made by `createClient` or `MockEngine`.
- */
-export function enginePortsOf(client: HatchetClient): EnginePorts {
-  const ports = portsByClient.get(client);
-  if (!ports) {
-    throw new TypeError(
-      "Expected a HatchetClient from createClient() or MockEngine.client, received another object",
-    );
-  }
-  return ports;
-}
+export type {
+  EventsClient,
+  HatchetClient,
+  PushOptions,
+  RunRef,
+  RunResult,
+  RunsClient,
+  TriggerOptions,
+} from "./hatchet_client.ts";
+export { enginePortsOf } from "./_client_ports.ts";
 
 /**
  * Creates a client for a Hatchet engine. Configuration comes from `options`, then the
@@ -189,7 +95,7 @@ export function createClientFromTransport(
     close: closeOnce,
     [Symbol.asyncDispose]: closeOnce,
   };
-  portsByClient.set(client, ports);
+  registerEnginePorts(client, ports);
   return client;
 }
 

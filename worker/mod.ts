@@ -15,3 +15,9 @@ export {
   type WorkerOptions,
   type WorkerState,
 } from "./create_worker.ts";
+export {
+  createPushHandler,
+  type PushHandler,
+  type PushHandlerOptions,
+  type PushPaths,
+} from "./push_handler.ts";
