@@ -137,22 +137,15 @@ export function createDurableContext<I, L>(
     const wire = toDurableConditions(conditions, namespace);
     base.signal.throwIfAborted();
 
-    // Subscribing before registering cannot miss the event: the engine answers a subscription
-    // with a completion whenever it happened.
-    const local = new AbortController();
-    const signal = AbortSignal.any([base.signal, local.signal]);
-    const events = listener.subscribe(base.taskRunId, signalKey, { signal });
-    const first = events.next();
-    first.catch(() => {});
+    // Register first, then subscribe: the engine answers a subscription with a completion that
+    // happened before it (hatchet-protocol.md §6.3, "no ordering is required"), so nothing can
+    // be missed, and a failed registration leaves no subscription to undo. That is also what
+    // keeps a pending wait small: no per-wait AbortController or AbortSignal.any() (about 1 KB),
+    // which matters to a worker holding thousands of waits.
+    await register(signalKey, wire, base.signal);
+    const events = listener.subscribe(base.taskRunId, signalKey, { signal: base.signal });
     try {
-      await register(signalKey, wire, signal);
-    } catch (err) {
-      local.abort(err);
-      await first.catch(() => {});
-      throw base.signal.aborted ? base.signal.reason : err;
-    }
-    try {
-      const result = await first;
+      const result = await events.next();
       if (result.done) {
         throw new Error(
           `Durable wait for signal key ${JSON.stringify(signalKey)} ended without a result`,

@@ -1,0 +1,66 @@
+// The end-to-end benchmark must keep running: CI runs it with tiny counts and checks its output
+// shape. Timings are never asserted (shared 2-core machines are noisy).
+
+import assert from "node:assert/strict";
+
+const E2E = new URL("../../bench/e2e.ts", import.meta.url).pathname;
+
+Deno.test("bench/e2e.ts --smoke prints the table and, last, a JSON line with every metric", async () => {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", E2E, "--smoke"],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const stdout = new TextDecoder().decode(out.stdout);
+  const stderr = new TextDecoder().decode(out.stderr);
+  assert.equal(out.code, 0, `the harness failed:\n${stderr}`);
+
+  const lines = stdout.trimEnd().split("\n");
+  for (
+    const metric of [
+      "tasks_per_s ours (native)",
+      "tasks_per_s ours (node)",
+      "tasks_per_s official",
+      "log_lines_per_s ours",
+      "log_lines_per_s official",
+      "wake_ms p50",
+      "wake_ms p99",
+      "unary_rtt_ms",
+      "bytes_per_wait",
+      "virtual_day_ms",
+    ]
+  ) {
+    assert.ok(lines.some((l) => l.startsWith(metric)), `no table row for ${metric}:\n${stdout}`);
+  }
+
+  const result = JSON.parse(lines[lines.length - 1]);
+  assert.deepEqual(Object.keys(result), [
+    "tasks_per_s",
+    "wake_ms",
+    "unary_rtt_ms",
+    "log_lines_per_s",
+    "bytes_per_wait",
+    "virtual_day_ms",
+  ]);
+  assert.deepEqual(Object.keys(result.tasks_per_s), ["ours", "ours_node", "official"]);
+  assert.deepEqual(Object.keys(result.wake_ms), ["p50", "p99"]);
+  assert.deepEqual(Object.keys(result.log_lines_per_s), ["ours", "official"]);
+
+  // Our side never depends on Node or npm, so every one of its numbers is there.
+  const ours = [
+    result.tasks_per_s.ours,
+    result.tasks_per_s.ours_node,
+    result.wake_ms.p50,
+    result.wake_ms.p99,
+    result.unary_rtt_ms,
+    result.log_lines_per_s.ours,
+    result.bytes_per_wait,
+    result.virtual_day_ms,
+  ];
+  for (const value of ours) assert.ok(typeof value === "number" && value > 0, stdout);
+  // The official SDK's numbers are numbers, or null with a note saying why.
+  for (const value of [result.tasks_per_s.official, result.log_lines_per_s.official]) {
+    if (value === null) assert.match(stdout, /^note: official SDK: not measured: /m);
+    else assert.ok(typeof value === "number" && value > 0);
+  }
+});
