@@ -44,6 +44,8 @@ export interface LogSenderOptions {
   maxDelayMs?: number;
   /** Deadline of one request in milliseconds; default 10000. */
   timeoutMs?: number;
+  /** Ends pending retries: a line or chunk still failing then is given up. */
+  signal?: AbortSignal;
 }
 
 /**
@@ -59,6 +61,7 @@ export function createLogSender(events: EventsPort, options: LogSenderOptions = 
     attempts: options.attempts ?? 6,
     baseMs: options.baseDelayMs ?? 100,
     maxMs: options.maxDelayMs ?? 2_000,
+    signal: options.signal,
   };
   const timeoutMs = options.timeoutMs ?? 10_000;
 

@@ -37,6 +37,12 @@ export async function startListener(
     session.on("error", () => {});
   });
   server.on("error", () => {});
+  // Raw sockets too: a TLS socket can outlive its session, and server.close() waits for it.
+  const sockets = new Set<{ destroy(): void; once(e: "close", f: () => void): void }>();
+  server.on("connection", (socket) => {
+    sockets.add(socket);
+    socket.once("close", () => sockets.delete(socket));
+  });
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
     server.listen(port, "127.0.0.1", () => {
@@ -57,6 +63,13 @@ export async function startListener(
         for (const res of requests) {
           if (!res.stream.closed) res.stream.close(http2.constants.NGHTTP2_CANCEL);
         }
+        // An engine that goes away takes its connections with it. Without this, a bidi stream
+        // whose reset the client has not acted on yet keeps its session, and the "closed"
+        // listener goes on serving it. One macrotask turn lets the GOAWAY and resets go out.
+        setTimeout(() => {
+          for (const session of sessions) session.destroy();
+          for (const socket of sockets) socket.destroy();
+        }, 0);
       });
       return closing;
     },

@@ -227,7 +227,12 @@ async function* readBody(
 function networkError(e: unknown, signal: AbortSignal, phase: string): unknown {
   if (signal.aborted) return signal.reason ?? e;
   if (e instanceof ConnectError) return e;
-  const detail = e instanceof Error ? e.message : String(e);
+  // fetch says only "fetch failed"; the reason (refused, reset, an untrusted certificate) sits
+  // in the innermost cause, after the URL, which the RPC error names already.
+  let inner: unknown = e;
+  while (inner instanceof Error && inner.cause instanceof Error) inner = inner.cause;
+  const detail = (inner instanceof Error ? inner.message : String(inner))
+    .replace(/^error sending request for url \([^)]*\): /, "");
   return new ConnectError(
     `HTTP/2 ${phase} failed: ${detail}`,
     Code.Unavailable,

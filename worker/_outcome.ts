@@ -91,6 +91,19 @@ function describeThrown(value: unknown): string {
   try {
     return JSON.stringify(value) ?? String(value);
   } catch {
-    return Object.prototype.toString.call(value);
+    // A cycle or a BigInt inside: still show the fields rather than "[object Object]".
+    const seen = new WeakSet<object>();
+    try {
+      return JSON.stringify(value, (_key, v: unknown) => {
+        if (typeof v === "bigint") return `${v}n`;
+        if (v !== null && typeof v === "object") {
+          if (seen.has(v)) return "[Circular]";
+          seen.add(v);
+        }
+        return v;
+      });
+    } catch {
+      return Object.prototype.toString.call(value);
+    }
   }
 }

@@ -9,7 +9,7 @@ import {
   createDurableListener,
   type DurableListener,
 } from "../durable/mod.ts";
-import { parseDuration } from "../transport/duration.ts";
+import { formatDuration, parseDuration } from "../transport/duration.ts";
 import type {
   AssignedActionData,
   EnginePorts,
@@ -263,7 +263,13 @@ export function createWorker<L = undefined>(
   const durablePool = createSlotPool(durableSlots);
   const attempts = new Map<string, Attempt>();
   const pending = new Set<Promise<void>>();
-  const logSender: LogSender = createLogSender(ports.events);
+  // Lines and chunks ride out an engine outage about as long as results do (15 attempts, up to
+  // 5 s apart), so an engine restart loses none of them; `halt` ends the retries at stop().
+  const logSender: LogSender = createLogSender(ports.events, {
+    attempts: 15,
+    maxDelayMs: 5_000,
+    signal: halt.signal,
+  });
   let durableListener: DurableListener | undefined;
 
   let listenController: AbortController | undefined;
@@ -414,6 +420,7 @@ export function createWorker<L = undefined>(
       listener: durableListener,
       port: ports.durable,
       namespace,
+      retry: { attempts: 15 },
     });
   }
 
@@ -444,15 +451,17 @@ export function createWorker<L = undefined>(
       }
 
       const ctx = buildContext(data, entry, action, attempt);
-      try {
-        await sendEvent(action, "STARTED", "", false, 3);
-      } catch (err) {
+      // STARTED is a monitoring event (the engine's dispatcher only forwards it to its OLAP
+      // store), so the task runs while it is in flight instead of a round trip later: under
+      // load that round trip was half of every task's time on the worker. It is sent before the
+      // result and awaited before the attempt ends.
+      const started = sendEvent(action, "STARTED", "", false, 3).catch((err) => {
         logger.warn(
           `Worker "${workerName}": could not report STARTED for task run ${action.taskRunExternalId}: ${
             messageOf(err)
           }`,
         );
-      }
+      });
 
       let eventType: "COMPLETED" | "FAILED";
       let payload: string;
@@ -475,8 +484,10 @@ export function createWorker<L = undefined>(
 
       // The result goes out only after the attempt's logs and stream chunks were delivered.
       await logSender.flush(key);
-      if (attempt.controller.signal.aborted) return;
-      await reportResult(action, eventType, payload, shouldNotRetry);
+      if (!attempt.controller.signal.aborted) {
+        await reportResult(action, eventType, payload, shouldNotRetry);
+      }
+      await started;
     } finally {
       if (attempt.graceTimer !== undefined) clearTimeout(attempt.graceTimer);
       attempt.lease?.release();
@@ -664,6 +675,8 @@ export function createWorker<L = undefined>(
 
   // ---- lifecycle ----------------------------------------------------------------------------
 
+  let startTimedOut = false;
+
   async function retryStart<T>(fn: () => Promise<T>, deadline: number): Promise<T> {
     for (let attempt = 1;; attempt++) {
       try {
@@ -671,7 +684,11 @@ export function createWorker<L = undefined>(
       } catch (err) {
         const transient = err instanceof RpcError && err.transient;
         const left = deadline - Date.now();
-        if (!transient || left <= 0 || stopRequested) throw err;
+        if (!transient || stopRequested) throw err;
+        if (left <= 0) {
+          startTimedOut = true;
+          throw err;
+        }
         const delay = Math.min(backoffDelay(attempt, 200, 5_000), left);
         logger.warn(
           `Worker "${workerName}": ${messageOf(err)}; retrying in ${Math.round(delay)} ms`,
@@ -752,7 +769,12 @@ export function createWorker<L = undefined>(
         throw new Error(`Worker "${workerName}" was stopped before it started`, { cause: err });
       }
       state = "failed";
-      throw new Error(`Worker "${workerName}" failed to start: ${messageOf(err)}`, { cause: err });
+      const why = startTimedOut
+        ? `the engine at ${client.config.hostPort} kept failing for startTimeout (${
+          formatDuration(startMs)
+        }); last error: ${messageOf(err)}`
+        : messageOf(err);
+      throw new Error(`Worker "${workerName}" failed to start: ${why}`, { cause: err });
     }
   }
 

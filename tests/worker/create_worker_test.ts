@@ -248,7 +248,9 @@ Deno.test("Worker retries sending results on transient errors but not on invalid
   const wf = workflow({ name: "send" });
   wf.task({
     name: "t",
-    fn: (input) => {
+    fn: async (input) => {
+      // STARTED is still in flight when the task runs: let it land before arming the faults.
+      await engine.settle();
       if (input.mode === "transient") {
         engine.faults.failNext("SendStepActionEvent", "unavailable", 2);
       } else engine.faults.failNext("SendStepActionEvent", "invalid_argument");
