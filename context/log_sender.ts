@@ -4,7 +4,7 @@
 // ordering between concurrent unary calls; queues of different attempts run side by side.
 
 import type { EventsPort, PutLogInput, PutStreamEventInput } from "../transport/ports.ts";
-import { retryTransient } from "./_retry.ts";
+import { retryTransient } from "../transport/retry.ts";
 
 /** Delivers log lines and stream chunks in order per attempt. */
 export interface LogSender {

@@ -3,7 +3,7 @@ import type { DurableConditionsInput, DurablePort } from "../transport/ports.ts"
 import { isTransient } from "../transport/rpc_error.ts";
 import type { DurationInput, JsonObject, JsonValue } from "../transport/types.ts";
 import { describeValue } from "./_describe.ts";
-import { backoffDelay, delay } from "./_backoff.ts";
+import { backoffDelay, sleep } from "../transport/retry.ts";
 import { SleepCondition, type WaitCondition } from "./conditions.ts";
 import type { DurableListener } from "./durable_listener.ts";
 import { sleepSignalKey } from "./signal_key.ts";
@@ -113,7 +113,7 @@ export function createDurableContext<I, L>(
       } catch (err) {
         if (signal.aborted) throw signal.reason;
         if (!isTransient(err) || attempt >= attempts) throw err;
-        if (!await delay(backoffDelay(attempt, initialMs, maxMs), signal)) throw signal.reason;
+        await sleep(backoffDelay(attempt, initialMs, maxMs), signal);
       }
     }
   }

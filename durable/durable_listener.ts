@@ -2,7 +2,7 @@ import type { DurableEventData, DurablePort } from "../transport/ports.ts";
 import { isTransient } from "../transport/rpc_error.ts";
 import type { JsonValue } from "../transport/types.ts";
 import { describeValue } from "./_describe.ts";
-import { backoffDelay, delay } from "./_backoff.ts";
+import { backoffDelay, sleep } from "../transport/retry.ts";
 import { createRequestQueue, type RequestQueue } from "./_request_queue.ts";
 
 /** Options of {@link createDurableListener}. */
@@ -255,7 +255,8 @@ export function createDurableListener(
       const wait = error === undefined && failures === 1
         ? 0
         : backoffDelay(failures, initialMs, maxMs);
-      await delay(wait, lifetime.signal);
+      // Aborted means closing: the loop condition sees it.
+      await sleep(wait, lifetime.signal).catch(() => {});
     }
     running = false;
     if (subscriberCount === 0) clearIdle();

@@ -3,6 +3,7 @@ import { type ClientConfig, type ClientOptions, resolveConfig } from "../transpo
 import { createEnginePorts } from "../transport/connection.ts";
 import { createGrpcTransport } from "../transport/grpc_transport.ts";
 import type { EnginePorts, RunDetailsData } from "../transport/ports.ts";
+import { sleep } from "../transport/retry.ts";
 import type { JsonObject } from "../transport/types.ts";
 import { registerEnginePorts } from "./_client_ports.ts";
 import type { HatchetClient, RunRef, RunResult } from "./hatchet_client.ts";
@@ -126,18 +127,4 @@ function toRunResult(details: RunDetailsData): RunResult {
     ? details.status
     : "CANCELLED";
   return { status, outputs, errors };
-}
-
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(signal!.reason);
-    };
-    const timer = setTimeout(() => {
-      signal?.removeEventListener("abort", onAbort);
-      resolve();
-    }, ms);
-    signal?.addEventListener("abort", onAbort, { once: true });
-  });
 }

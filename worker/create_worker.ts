@@ -3,7 +3,7 @@ import type { Context } from "../context/context.ts";
 import { NonRetryableError, TaskCancelledError } from "../context/errors.ts";
 import { createLogSender, type LogSender } from "../context/log_sender.ts";
 import { parseAssignment, type TaskRunData } from "../context/parse_assignment.ts";
-import { backoffDelay, retryTransient, sleep } from "../context/_retry.ts";
+import { backoffDelay, retryTransient, sleep } from "../transport/retry.ts";
 import {
   createDurableContext,
   createDurableListener,

@@ -9,7 +9,7 @@
 //
 // Nothing on this path imports `node:`: it loads where only web APIs exist.
 
-import { retryTransient } from "../context/_retry.ts";
+import { retryTransient } from "../transport/retry.ts";
 import type { Context } from "../context/context.ts";
 import {
   createContext,

@@ -18,8 +18,7 @@ import assert from "node:assert/strict";
 import { Code, ConnectError, type Transport } from "@connectrpc/connect";
 import { createWorker, type HatchetClient, UserEventCondition, workflow } from "../../mod.ts";
 import { MockEngine } from "../../testing/mod.ts";
-import { backoffDelay as retryBackoff } from "../../context/_retry.ts";
-import { backoffDelay as durableBackoff } from "../../durable/_backoff.ts";
+import { backoffDelay } from "../../transport/retry.ts";
 import { StepActionEventType } from "../../transport/services.ts";
 import { createClientFromTransport } from "../../worker/client.ts";
 import { deferred, recordingLogger } from "../worker/_helpers.ts";
@@ -432,41 +431,21 @@ Deno.test("Worker sends a log line, a stream chunk and a result again when their
   assert.deepEqual(rec.errors, []);
 });
 
-Deno.test("backoffDelay() of results and logs doubles from the base, adds up to 50% jitter, and stops at the cap", () => {
+Deno.test("backoffDelay() doubles from the base, adds up to 50% jitter, and stops at the cap", () => {
   const random = Math.random;
   try {
     Math.random = () => 0;
-    assert.deepEqual([1, 2, 3, 4].map((n) => retryBackoff(n, 100, 5_000)), [100, 200, 400, 800]);
+    assert.deepEqual([1, 2, 3, 4].map((n) => backoffDelay(n, 100, 5_000)), [100, 200, 400, 800]);
     Math.random = () => 0.999;
     assert.deepEqual(
-      [1, 2, 3].map((n) => Math.round(retryBackoff(n, 100, 5_000))),
+      [1, 2, 3].map((n) => Math.round(backoffDelay(n, 100, 5_000))),
       [150, 300, 600],
     );
-    assert.equal(retryBackoff(40, 100, 5_000), 5_000);
+    assert.equal(backoffDelay(40, 100, 5_000), 5_000);
   } finally {
     Math.random = random;
   }
-  const draws = new Set(Array.from({ length: 50 }, () => retryBackoff(3, 100, 5_000)));
+  const draws = new Set(Array.from({ length: 50 }, () => backoffDelay(3, 100, 5_000)));
   assert.ok(draws.size > 1, "jittered");
   for (const d of draws) assert.ok(d >= 400 && d < 600, String(d));
-});
-
-Deno.test("backoffDelay() of durable waits doubles from the base, caps, and jitters to 50-100%", () => {
-  const random = Math.random;
-  try {
-    Math.random = () => 0;
-    assert.deepEqual([1, 2, 3, 10].map((n) => durableBackoff(n, 200, 5_000)), [
-      100,
-      200,
-      400,
-      2_500,
-    ]);
-    Math.random = () => 0.999;
-    assert.ok(durableBackoff(10, 200, 5_000) <= 5_000);
-  } finally {
-    Math.random = random;
-  }
-  const draws = new Set(Array.from({ length: 50 }, () => durableBackoff(2, 200, 5_000)));
-  assert.ok(draws.size > 1, "jittered");
-  for (const d of draws) assert.ok(d >= 200 && d <= 400, String(d));
 });

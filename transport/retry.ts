@@ -2,7 +2,7 @@
 // jitter; anything else (invalid_argument, not_found, unauthenticated, a bug) fails at once,
 // because repeating the same request cannot change the answer.
 
-import { isTransient } from "../transport/rpc_error.ts";
+import { isTransient } from "./rpc_error.ts";
 
 /** How {@link retryTransient} retries. */
 export interface RetryOptions {
