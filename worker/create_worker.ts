@@ -1,4 +1,4 @@
-import { createContext, type LogLevel, type TaskRunPort } from "../context/create_context.ts";
+import { createContext, type TaskRunPort } from "../context/create_context.ts";
 import type { Context } from "../context/context.ts";
 import { NonRetryableError, TaskCancelledError } from "../context/errors.ts";
 import { createLogSender, type LogSender } from "../context/log_sender.ts";
@@ -23,6 +23,7 @@ import { enginePortsOf, type HatchetClient } from "./client.ts";
 import { describeError, serializeOutput } from "./_outcome.ts";
 import { actionIdOf, putWorkflowInput, registerInput, withNamespace } from "./_registration.ts";
 import { createSlotPool, type SlotLease } from "./_slots.ts";
+import { CALL_TIMEOUT_MS, engineTaskRunPort, messageOf } from "./_task_run_port.ts";
 import {
   definitionOf,
   type TaskDefinition,
@@ -99,7 +100,6 @@ export interface Worker extends AsyncDisposable {
 const SDK_VERSION = "0.1.0";
 const DEFAULT_SLOTS = 100;
 const DEFAULT_DURABLE_SLOTS = 1000;
-const CALL_TIMEOUT_MS = 30_000;
 const HEARTBEAT_TIMEOUT_MS = 5_000;
 
 interface ActionEntry {
@@ -136,10 +136,6 @@ function durationMs(value: DurationInput | undefined, fallback: number, what: st
   } catch (err) {
     throw new RangeError(`${what}: ${(err as Error).message}`);
   }
-}
-
-function messageOf(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
 }
 
 function attemptKey(action: AssignedActionData): string {
@@ -345,61 +341,16 @@ export function createWorker<L = undefined>(
 
   // ---- running attempts -------------------------------------------------------------------
 
-  function taskRunPort(
-    action: AssignedActionData,
-    attempt: Attempt,
-  ): TaskRunPort {
-    const id = action.taskRunExternalId;
-    let slotReleased = false;
-    const warnLost = (what: string) => (err: unknown) =>
-      logger.warn(
-        `Worker "${workerName}": a ${what} of task run ${id} was not delivered: ${messageOf(err)}`,
-      );
-    const smallRetry = { attempts: 3, baseMs: 200, maxMs: 2_000, signal: halt.signal };
-    return {
-      putLog(message: string, level: LogLevel): Promise<void> {
-        const sent = logSender.putLog(attempt.key, {
-          taskRunExternalId: id,
-          createdAt: new Date(),
-          message,
-          level,
-          taskRetryCount: action.retryCount,
-        });
-        sent.catch(warnLost("log line"));
-        return sent;
-      },
-      putStream(data: Uint8Array, eventIndex: number): Promise<void> {
-        const sent = logSender.putStream(attempt.key, {
-          taskRunExternalId: id,
-          createdAt: new Date(),
-          message: data,
-          eventIndex,
-        });
-        sent.catch(warnLost("stream chunk"));
-        return sent;
-      },
-      async refreshTimeout(incrementBy: string): Promise<void> {
-        await retryTransient(
-          () => ports.dispatcher.refreshTimeout(id, incrementBy, { timeoutMs: CALL_TIMEOUT_MS }),
-          smallRetry,
-        );
-      },
-      async releaseSlot(): Promise<void> {
-        if (slotReleased) return;
-        await retryTransient(
-          () => ports.dispatcher.releaseSlot(id, { timeoutMs: CALL_TIMEOUT_MS }),
-          smallRetry,
-        );
-        slotReleased = true;
-        attempt.lease?.release();
-      },
-      async cancel(): Promise<void> {
-        await retryTransient(
-          () => ports.admin.cancelTasks([id], { timeoutMs: CALL_TIMEOUT_MS }),
-          smallRetry,
-        );
-      },
-    };
+  function taskRunPort(action: AssignedActionData, attempt: Attempt): TaskRunPort {
+    return engineTaskRunPort({
+      ports,
+      logSender,
+      attemptKey: attempt.key,
+      action,
+      signal: halt.signal,
+      warn: (message) => logger.warn(`Worker "${workerName}": ${message}`),
+      onSlotReleased: () => attempt.lease?.release(),
+    });
   }
 
   function buildContext(

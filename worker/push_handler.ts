@@ -11,12 +11,7 @@
 
 import { retryTransient } from "../transport/retry.ts";
 import type { Context } from "../context/context.ts";
-import {
-  createContext,
-  type LogLevel,
-  type TaskRunPort,
-  truncateLogLine,
-} from "../context/create_context.ts";
+import { createContext, type TaskRunPort, truncateLogLine } from "../context/create_context.ts";
 import { NonRetryableError, TaskCancelledError } from "../context/errors.ts";
 import { createLogSender, type LogSender } from "../context/log_sender.ts";
 import { parseAssignment, type TaskRunData } from "../context/parse_assignment.ts";
@@ -24,6 +19,7 @@ import { normalizeNamespace } from "../transport/config.ts";
 import type { ActionKind, AssignedActionData, EnginePorts } from "../transport/ports.ts";
 import type { JsonObject } from "../transport/types.ts";
 import { enginePortsOf } from "./_client_ports.ts";
+import { CALL_TIMEOUT_MS, engineTaskRunPort, messageOf } from "./_task_run_port.ts";
 import { describeError, serializeOutput } from "./_outcome.ts";
 import { actionIdOf, putWorkflowInput } from "./_registration.ts";
 import type { HatchetClient } from "./hatchet_client.ts";
@@ -110,7 +106,6 @@ class Refusal extends Error {
 }
 
 const MAX_BODY_BYTES = 32 * 1024 * 1024;
-const CALL_TIMEOUT_MS = 30_000;
 const ACTION_KINDS: readonly ActionKind[] = [
   "START_STEP_RUN",
   "CANCEL_STEP_RUN",
@@ -128,10 +123,6 @@ function jsonResponse(status: number, body: JsonObject, headers?: HeadersInit): 
 
 function refusalResponse(refusal: Refusal, headers?: HeadersInit): Response {
   return jsonResponse(refusal.status, { error: refusal.message, retryable: true }, headers);
-}
-
-function messageOf(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
 }
 
 function checkPath(value: unknown, which: string): string {
@@ -426,51 +417,14 @@ export function createPushHandler<L = undefined>(options: PushHandlerOptions<L>)
         cancel: () => noEngine("cancel the task run"),
       };
     }
-    const id = action.taskRunExternalId;
-    const warnLost = (what: string) => (err: unknown) =>
-      console.warn(`[hatchet] a ${what} of task run ${id} was not delivered: ${messageOf(err)}`);
-    const smallRetry = { attempts: 3, baseMs: 200, maxMs: 2_000, signal: halt.signal };
-    return {
-      putLog(message: string, level: LogLevel): Promise<void> {
-        const sent = logSender.putLog(key, {
-          taskRunExternalId: id,
-          createdAt: new Date(),
-          message,
-          level,
-          taskRetryCount: action.retryCount,
-        });
-        sent.catch(warnLost("log line"));
-        return sent;
-      },
-      putStream(data: Uint8Array, eventIndex: number): Promise<void> {
-        const sent = logSender.putStream(key, {
-          taskRunExternalId: id,
-          createdAt: new Date(),
-          message: data,
-          eventIndex,
-        });
-        sent.catch(warnLost("stream chunk"));
-        return sent;
-      },
-      async refreshTimeout(incrementBy: string): Promise<void> {
-        await retryTransient(
-          () => ports.dispatcher.refreshTimeout(id, incrementBy, { timeoutMs: CALL_TIMEOUT_MS }),
-          smallRetry,
-        );
-      },
-      async releaseSlot(): Promise<void> {
-        await retryTransient(
-          () => ports.dispatcher.releaseSlot(id, { timeoutMs: CALL_TIMEOUT_MS }),
-          smallRetry,
-        );
-      },
-      async cancel(): Promise<void> {
-        await retryTransient(
-          () => ports.admin.cancelTasks([id], { timeoutMs: CALL_TIMEOUT_MS }),
-          smallRetry,
-        );
-      },
-    };
+    return engineTaskRunPort({
+      ports,
+      logSender,
+      attemptKey: key,
+      action,
+      signal: halt.signal,
+      warn: (message) => console.warn(`[hatchet] ${message}`),
+    });
   }
 
   async function trigger(body: Uint8Array, requestSignal: AbortSignal): Promise<Response> {

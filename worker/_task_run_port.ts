@@ -1,0 +1,87 @@
+// The engine-backed TaskRunPort, shared by the worker and the push handler: what a Context's
+// log, stream, timeout, slot and cancel helpers do for one attempt.
+
+import type { LogLevel, TaskRunPort } from "../context/create_context.ts";
+import type { LogSender } from "../context/log_sender.ts";
+import type { AssignedActionData, EnginePorts } from "../transport/ports.ts";
+import { retryTransient } from "../transport/retry.ts";
+
+/** Deadline of one engine call made for a task run. */
+export const CALL_TIMEOUT_MS = 30_000;
+
+/** The text of anything thrown. */
+export function messageOf(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+/** What {@link engineTaskRunPort} needs. */
+export interface EngineTaskRunPortOptions {
+  ports: EnginePorts;
+  logSender: LogSender;
+  /** The attempt's key in the log sender (its lines and chunks are ordered per key). */
+  attemptKey: string;
+  action: AssignedActionData;
+  /** Ends pending retries (the worker or handler is stopping). */
+  signal: AbortSignal;
+  /** Reports a log line or chunk that could not be delivered. */
+  warn: (message: string) => void;
+  /** Called once the engine freed the slot. */
+  onSlotReleased?: () => void;
+}
+
+/**
+ * Builds the port one attempt's Context talks through. Log lines and chunks go through the
+ * shared sender (ordered, retried); the other calls retry transient failures a few times.
+ */
+export function engineTaskRunPort(options: EngineTaskRunPortOptions): TaskRunPort {
+  const { ports, logSender, attemptKey, action, signal, warn } = options;
+  const id = action.taskRunExternalId;
+  let slotReleased = false;
+  const warnLost = (what: string) => (err: unknown) =>
+    warn(`a ${what} of task run ${id} was not delivered: ${messageOf(err)}`);
+  const smallRetry = { attempts: 3, baseMs: 200, maxMs: 2_000, signal };
+  return {
+    putLog(message: string, level: LogLevel): Promise<void> {
+      const sent = logSender.putLog(attemptKey, {
+        taskRunExternalId: id,
+        createdAt: new Date(),
+        message,
+        level,
+        taskRetryCount: action.retryCount,
+      });
+      sent.catch(warnLost("log line"));
+      return sent;
+    },
+    putStream(data: Uint8Array, eventIndex: number): Promise<void> {
+      const sent = logSender.putStream(attemptKey, {
+        taskRunExternalId: id,
+        createdAt: new Date(),
+        message: data,
+        eventIndex,
+      });
+      sent.catch(warnLost("stream chunk"));
+      return sent;
+    },
+    async refreshTimeout(incrementBy: string): Promise<void> {
+      await retryTransient(
+        () => ports.dispatcher.refreshTimeout(id, incrementBy, { timeoutMs: CALL_TIMEOUT_MS }),
+        smallRetry,
+      );
+    },
+    async releaseSlot(): Promise<void> {
+      if (slotReleased) return;
+      await retryTransient(
+        () => ports.dispatcher.releaseSlot(id, { timeoutMs: CALL_TIMEOUT_MS }),
+        smallRetry,
+      );
+      slotReleased = true;
+      options.onSlotReleased?.();
+    },
+    async cancel(): Promise<void> {
+      await retryTransient(
+        () => ports.admin.cancelTasks([id], { timeoutMs: CALL_TIMEOUT_MS }),
+        smallRetry,
+      );
+    },
+  };
+}
