@@ -1,3 +1,4 @@
+import { describeValue } from "../transport/describe.ts";
 import { formatDuration, parseDuration } from "../transport/duration.ts";
 import type { DurationInput, JsonObject } from "../transport/types.ts";
 import type { Context, LogOptions, TaskRef } from "./context.ts";
@@ -76,9 +77,7 @@ function taskNameOf(task: TaskRef<unknown> | string, method: string): string {
   if (typeof task === "string" && task !== "") return task;
   if (task !== null && typeof task === "object" && typeof task.name === "string") return task.name;
   throw new TypeError(
-    `ctx.${method}(): expected a task reference or a task name, received ${
-      typeof task === "string" ? '""' : String(task)
-    }`,
+    `ctx.${method}(): expected a task reference or a task name, received ${describeValue(task)}`,
   );
 }
 
@@ -187,9 +186,7 @@ export function createContext<I = JsonObject, L = unknown>(
         }
       } else {
         throw new TypeError(
-          `ctx.log(): expected a string or a JSON object, received ${
-            line === null ? "null" : Array.isArray(line) ? "an array" : typeof line
-          }`,
+          `ctx.log(): expected a string or a JSON object, received ${describeValue(line)}`,
         );
       }
       const levelName = logOptions?.level ?? "info";
@@ -211,9 +208,7 @@ export function createContext<I = JsonObject, L = unknown>(
       else if (data instanceof Uint8Array) bytes = data.slice();
       else {
         throw new TypeError(
-          `ctx.putStream(): expected a string or a Uint8Array, received ${
-            data === null ? "null" : typeof data
-          }`,
+          `ctx.putStream(): expected a string or a Uint8Array, received ${describeValue(data)}`,
         );
       }
       return port.putStream(bytes, streamIndex++).catch(() => {});

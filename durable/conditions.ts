@@ -1,7 +1,7 @@
 import type { TaskRef } from "../context/context.ts";
 import { formatDuration } from "../transport/duration.ts";
 import type { DurationInput } from "../transport/types.ts";
-import { describeValue } from "./_describe.ts";
+import { describeValue } from "../transport/describe.ts";
 
 /**
  * Satisfied once `duration` has passed since the wait (or the task's queueing) was registered.

@@ -2,7 +2,7 @@ import type { Context } from "../context/context.ts";
 import type { DurableConditionsInput, DurablePort } from "../transport/ports.ts";
 import { isTransient } from "../transport/rpc_error.ts";
 import type { DurationInput, JsonObject, JsonValue } from "../transport/types.ts";
-import { describeValue } from "./_describe.ts";
+import { describeValue } from "../transport/describe.ts";
 import { backoffDelay, sleep } from "../transport/retry.ts";
 import { SleepCondition, type WaitCondition } from "./conditions.ts";
 import type { DurableListener } from "./durable_listener.ts";

@@ -1,7 +1,7 @@
 import type { DurableEventData, DurablePort } from "../transport/ports.ts";
 import { isTransient } from "../transport/rpc_error.ts";
 import type { JsonValue } from "../transport/types.ts";
-import { describeValue } from "./_describe.ts";
+import { describeValue } from "../transport/describe.ts";
 import { backoffDelay, sleep } from "../transport/retry.ts";
 import { createRequestQueue, type RequestQueue } from "./_request_queue.ts";
 

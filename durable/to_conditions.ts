@@ -8,7 +8,7 @@ import type {
   TaskConditionsInput,
   UserEventMatchInput,
 } from "../transport/ports.ts";
-import { describeValue } from "./_describe.ts";
+import { describeValue } from "../transport/describe.ts";
 import {
   isOrGroup,
   ParentCondition,

@@ -266,7 +266,7 @@ Deno.test("Context.log() sends objects as JSON, maps levels and truncates long l
   assert.equal(logs[0].retryCount, 0);
   assert.deepEqual(thrown, [
     'TypeError: ctx.log(): level must be "debug", "info", "warn" or "error", received "loud"',
-    "TypeError: ctx.log(): expected a string or a JSON object, received number",
+    "TypeError: ctx.log(): expected a string or a JSON object, received 5",
   ]);
 });
 

@@ -157,7 +157,7 @@ const ROWS: Row[] = [
     act: (ctx) => ctx.log(42 as never),
     error: {
       name: "TypeError",
-      message: "ctx.log(): expected a string or a JSON object, received number",
+      message: "ctx.log(): expected a string or a JSON object, received 42",
     },
   },
   {
@@ -182,7 +182,7 @@ const ROWS: Row[] = [
     },
   },
   // Stream data.
-  ...[[42, "number", "a number"], [{ text: "hi" }, "object", "an object"], [
+  ...[[42, "42", "a number"], [{ text: "hi" }, '{"text":"hi"}', "an object"], [
     null,
     "null",
     "null",
