@@ -3,6 +3,30 @@ import type { DurationInput, JsonObject } from "../transport/types.ts";
 /**
  * A reference to a declared task, returned by `workflow.task(...)`. The output type `O` lets
  * `ctx.taskOutput(ref)` return the parent's output type.
+ *
+ * @example
+ * ```ts
+ * import { createWorker, type TaskRef, workflow } from "@hatchet-deno/sdk";
+ * import { MockEngine } from "@hatchet-deno/sdk/testing";
+ * import assert from "node:assert/strict";
+ *
+ * const wf = workflow({ name: "checkout" });
+ * const price: TaskRef<{ cents: number }> = wf.task({
+ *   name: "price",
+ *   fn: () => ({ cents: 1250 }),
+ * });
+ * assert.deepEqual([price.name, price.workflow], ["price", "checkout"]);
+ * wf.task({
+ *   name: "invoice",
+ *   parents: [price],
+ *   fn: (_input, ctx) => ({ total: ctx.taskOutput(price).cents / 100 }), // typed by the ref
+ * });
+ * await using engine = new MockEngine();
+ * await using worker = createWorker(engine.client, { name: "w", workflows: [wf] });
+ * await worker.start();
+ * const run = await engine.client.runs.trigger(wf, {});
+ * assert.deepEqual((await run.result()).outputs.invoice, { total: 12.5 });
+ * ```
  */
 export interface TaskRef<O = unknown> {
   /** The task's name (its readable id in the engine). */
@@ -13,7 +37,31 @@ export interface TaskRef<O = unknown> {
   readonly __output?: O;
 }
 
-/** Options of {@link Context.log}. */
+/**
+ * Options of {@link Context.log}.
+ *
+ * @example
+ * ```ts
+ * import { createWorker, type LogOptions, workflow } from "@hatchet-deno/sdk";
+ * import { MockEngine } from "@hatchet-deno/sdk/testing";
+ * import assert from "node:assert/strict";
+ *
+ * const wf = workflow({ name: "noisy" });
+ * wf.task({
+ *   name: "t",
+ *   fn: async (_input, ctx) => {
+ *     const options: LogOptions = { level: "debug", raiseOnError: true };
+ *     await ctx.log("cache miss", options); // rejects if the line cannot be delivered
+ *     return {};
+ *   },
+ * });
+ * await using engine = new MockEngine();
+ * await using worker = createWorker(engine.client, { name: "w", workflows: [wf] });
+ * await worker.start();
+ * await (await engine.client.runs.trigger(wf, {})).result();
+ * assert.deepEqual(engine.logs().map((l) => [l.level, l.message]), [["DEBUG", "cache miss"]]);
+ * ```
+ */
 export interface LogOptions {
   /** The level the engine records; default `"info"`. */
   level?: "debug" | "info" | "warn" | "error";
@@ -25,6 +73,43 @@ export interface LogOptions {
  * What a task receives besides its input: the run's data and the helpers that talk to the
  * engine on its behalf. Built per attempt by the worker; holds the task-run data and a narrow
  * port, never the worker or the client.
+ *
+ * @example
+ * ```ts
+ * import { type Context, createWorker, workflow } from "@hatchet-deno/sdk";
+ * import { MockEngine } from "@hatchet-deno/sdk/testing";
+ * import assert from "node:assert/strict";
+ *
+ * type Input = { user: string };
+ * const wf = workflow<Input>({ name: "who" });
+ * wf.task({
+ *   name: "describe",
+ *   fn: (input: Input, ctx: Context<Input>) => ({
+ *     user: input.user,
+ *     task: ctx.taskName,
+ *     attempt: ctx.attemptNumber,
+ *     byEvent: ctx.wasTriggeredByEvent,
+ *     traceId: ctx.additionalMetadata?.traceId ?? null,
+ *     aborted: ctx.signal.aborted,
+ *     runId: ctx.workflowRunId,
+ *   }),
+ * });
+ * await using engine = new MockEngine();
+ * await using worker = createWorker(engine.client, { name: "w", workflows: [wf] });
+ * await worker.start();
+ * const run = await engine.client.runs.trigger(wf, { user: "ada" }, {
+ *   additionalMetadata: { traceId: "t-1" },
+ * });
+ * assert.deepEqual((await run.result()).outputs.describe, {
+ *   user: "ada",
+ *   task: "describe",
+ *   attempt: 1,
+ *   byEvent: false,
+ *   traceId: "t-1",
+ *   aborted: false,
+ *   runId: run.id,
+ * });
+ * ```
  */
 export interface Context<I = JsonObject, L = unknown> {
   /** The task's input (the workflow run's input). */

@@ -160,6 +160,40 @@ export type SingleCondition = SleepCondition | UserEventCondition | ParentCondit
 /**
  * Alternatives: satisfied as soon as any member is. Built by {@link or}; its members carry the
  * group's UUID as their `orGroupId`.
+ *
+ * @example
+ * ```ts
+ * import {
+ *   createWorker,
+ *   or,
+ *   type OrGroup,
+ *   SleepCondition,
+ *   UserEventCondition,
+ *   workflow,
+ * } from "@hatchet-deno/sdk";
+ * import { MockEngine } from "@hatchet-deno/sdk/testing";
+ * import assert from "node:assert/strict";
+ *
+ * const wf = workflow({ name: "approve-or-expire" });
+ * wf.durableTask({
+ *   name: "wait",
+ *   executionTimeout: "48h",
+ *   fn: async (_input, ctx) => {
+ *     const group: OrGroup<SleepCondition | UserEventCondition> = or(
+ *       new UserEventCondition("order:approved"),
+ *       new SleepCondition("24h"),
+ *     );
+ *     const result = await ctx.waitFor("approval", group);
+ *     return { approved: "order:approved" in result.CREATE };
+ *   },
+ * });
+ * await using engine = new MockEngine();
+ * await using worker = createWorker(engine.client, { name: "w", workflows: [wf] });
+ * await worker.start();
+ * const run = await engine.client.runs.trigger(wf, {});
+ * await engine.advance("24h"); // nobody approved: the sleep wins
+ * assert.deepEqual((await run.result()).outputs.wait, { approved: false });
+ * ```
  */
 export interface OrGroup<
   C extends SleepCondition | UserEventCondition | ParentCondition =
@@ -175,13 +209,63 @@ export interface OrGroup<
   readonly conditions: readonly C[];
 }
 
-/** What a durable `ctx.waitFor()` accepts. Separate conditions are all required (AND). */
+/**
+ * What a durable `ctx.waitFor()` accepts. Separate conditions are all required (AND).
+ *
+ * @example
+ * ```ts
+ * import { createWorker, SleepCondition, type WaitCondition, workflow } from "@hatchet-deno/sdk";
+ * import { MockEngine } from "@hatchet-deno/sdk/testing";
+ * import assert from "node:assert/strict";
+ *
+ * const wf = workflow({ name: "both" });
+ * wf.durableTask({
+ *   name: "wait",
+ *   executionTimeout: "3h",
+ *   fn: async (_input, ctx) => {
+ *     // Separate conditions are all required: this wait ends after the longer one.
+ *     const conditions: WaitCondition[] = [new SleepCondition("1h"), new SleepCondition("2h")];
+ *     const result = await ctx.waitFor("both", ...conditions);
+ *     return { keys: Object.keys(result.CREATE).sort() };
+ *   },
+ * });
+ * await using engine = new MockEngine();
+ * await using worker = createWorker(engine.client, { name: "w", workflows: [wf] });
+ * await worker.start();
+ * const run = await engine.client.runs.trigger(wf, {});
+ * await engine.advance("2h");
+ * assert.deepEqual((await run.result()).outputs.wait, { keys: ["sleep:1h", "sleep:2h"] });
+ * ```
+ */
 export type WaitCondition =
   | SleepCondition
   | UserEventCondition
   | OrGroup<SleepCondition | UserEventCondition>;
 
-/** What a DAG task's `skipIf` and `waitFor` accept. */
+/**
+ * What a DAG task's `skipIf` and `waitFor` accept.
+ *
+ * @example
+ * ```ts
+ * import { createWorker, ParentCondition, type TaskCondition, workflow } from "@hatchet-deno/sdk";
+ * import { MockEngine } from "@hatchet-deno/sdk/testing";
+ * import assert from "node:assert/strict";
+ *
+ * const wf = workflow<{ amount: number }>({ name: "order" });
+ * const check = wf.task({ name: "check", fn: (input) => ({ amount: input.amount }) });
+ * const skipSmall: TaskCondition[] = [new ParentCondition(check, "output.amount < 100")];
+ * wf.task({ name: "review", parents: [check], skipIf: skipSmall, fn: () => ({ reviewed: true }) });
+ * await using engine = new MockEngine();
+ * await using worker = createWorker(engine.client, { name: "w", workflows: [wf] });
+ * await worker.start();
+ * const run = await engine.client.runs.trigger(wf, { amount: 50 });
+ * await run.result();
+ * assert.deepEqual(engine.taskRuns(run.id).map((t) => [t.taskName, t.status]), [
+ *   ["check", "COMPLETED"],
+ *   ["review", "SKIPPED"],
+ * ]);
+ * ```
+ */
 export type TaskCondition = WaitCondition | ParentCondition | OrGroup;
 
 /**

@@ -14,12 +14,66 @@ import { toDurableConditions } from "./to_conditions.ts";
  * data key to the data of each satisfied condition with that key, e.g.
  * `{ CREATE: { "sleep:10s": [{ sleep_duration: "10s" }] } }`. A sleep's data is
  * `{ sleep_duration }`, a user event's data is the event's payload.
+ *
+ * @example
+ * ```ts
+ * import {
+ *   createWorker,
+ *   type DurableWaitResult,
+ *   UserEventCondition,
+ *   workflow,
+ * } from "@hatchet-deno/sdk";
+ * import { MockEngine } from "@hatchet-deno/sdk/testing";
+ * import assert from "node:assert/strict";
+ *
+ * const wf = workflow({ name: "approval" });
+ * wf.durableTask({
+ *   name: "wait",
+ *   fn: async (_input, ctx) => {
+ *     const result: DurableWaitResult = await ctx.waitFor(
+ *       "approved",
+ *       new UserEventCondition("order:approved"),
+ *     );
+ *     return { by: result.CREATE["order:approved"][0] };
+ *   },
+ * });
+ * await using engine = new MockEngine();
+ * await using worker = createWorker(engine.client, { name: "w", workflows: [wf] });
+ * await worker.start();
+ * const run = await engine.client.runs.trigger(wf, {});
+ * await engine.settle(); // the wait is registered
+ * await engine.client.events.push("order:approved", { approver: "bob" });
+ * assert.deepEqual((await run.result()).outputs.wait, { by: { approver: "bob" } });
+ * ```
  */
 export type DurableWaitResult = { [action: string]: { [readableDataKey: string]: JsonValue[] } };
 
 /**
  * The context of a durable task: a {@link Context} plus waits that the engine tracks, so they
  * survive retries (a retried attempt replays finished waits at once).
+ *
+ * @example
+ * ```ts
+ * import { createWorker, type DurableContext, workflow } from "@hatchet-deno/sdk";
+ * import { MockEngine } from "@hatchet-deno/sdk/testing";
+ * import assert from "node:assert/strict";
+ *
+ * const wf = workflow({ name: "reminder" });
+ * wf.durableTask({
+ *   name: "remind",
+ *   executionTimeout: "48h", // the execution timeout keeps running during the sleep
+ *   fn: async (_input, ctx: DurableContext) => {
+ *     const slept = await ctx.sleepFor("24h"); // engine-side: survives worker restarts
+ *     return { slept: slept.CREATE["sleep:24h"][0] };
+ *   },
+ * });
+ * await using engine = new MockEngine(); // virtual clock: 24 hours pass in advance()
+ * await using worker = createWorker(engine.client, { name: "w", workflows: [wf] });
+ * await worker.start();
+ * const run = await engine.client.runs.trigger(wf, {});
+ * await engine.advance("24h");
+ * assert.deepEqual((await run.result()).outputs.remind, { slept: { sleep_duration: "24h" } });
+ * ```
  */
 export interface DurableContext<I = JsonObject, L = unknown> extends Context<I, L> {
   /**

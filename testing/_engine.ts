@@ -65,7 +65,31 @@ const DEFAULT_SCHEDULE_TIMEOUT = "5m";
 const MAX_LOG_CHARS = 10_000;
 const LOG_LEVELS = new Set(["INFO", "ERROR", "WARN", "DEBUG"]);
 
-/** A task run's state. `PENDING` means not created yet: it waits for its parents or conditions. */
+/**
+ * A task run's state. `PENDING` means not created yet: it waits for its parents or conditions.
+ *
+ * @example
+ * ```ts
+ * import { createWorker, UserEventCondition, workflow } from "@hatchet-deno/sdk";
+ * import { MockEngine, type TaskStatus } from "@hatchet-deno/sdk/testing";
+ * import assert from "node:assert/strict";
+ *
+ * const wf = workflow({ name: "gated" });
+ * const build = wf.task({ name: "build", fn: () => ({}) });
+ * const gate = [new UserEventCondition("deploy:approved")];
+ * wf.task({ name: "deploy", parents: [build], waitFor: gate, fn: () => ({}) });
+ * await using engine = new MockEngine();
+ * await using worker = createWorker(engine.client, { name: "w", workflows: [wf] });
+ * await worker.start();
+ * const run = await engine.client.runs.trigger(wf, {});
+ * await engine.settle();
+ * const statuses = (): TaskStatus[] => engine.taskRuns(run.id).map((t) => t.status);
+ * assert.deepEqual(statuses(), ["COMPLETED", "PENDING"]);
+ * await engine.client.events.push("deploy:approved", {});
+ * await run.result();
+ * assert.deepEqual(statuses(), ["COMPLETED", "COMPLETED"]);
+ * ```
+ */
 export type TaskStatus =
   | "PENDING"
   | "QUEUED"

@@ -22,7 +22,35 @@ import type { DurationInput } from "../transport/types.ts";
 import type { EngineTimer } from "./_clock.ts";
 import type { EngineCore } from "./_engine.ts";
 
-/** Options of `MockEngine.addPushEndpoint`: where the endpoint is and how to reach it. */
+/**
+ * Options of `MockEngine.addPushEndpoint`: where the endpoint is and how to reach it.
+ *
+ * @example
+ * ```ts
+ * import { createPushHandler, workflow } from "@hatchet-deno/sdk";
+ * import { MockEngine, type PushEndpointOptions } from "@hatchet-deno/sdk/testing";
+ * import assert from "node:assert/strict";
+ *
+ * const wf = workflow({ name: "pushed" });
+ * wf.task({ name: "t", fn: () => ({ ok: true }) });
+ * await using engine = new MockEngine();
+ * await using handler = createPushHandler({
+ *   workflows: [wf],
+ *   signingSecret: "s3cret",
+ *   client: engine.client,
+ * });
+ * const options: PushEndpointOptions = {
+ *   handler,
+ *   signingSecret: "s3cret",
+ *   name: "edge",
+ *   slots: 10,
+ * };
+ * await using _endpoint = await engine.addPushEndpoint(options);
+ * assert.ok(engine.workers().some((w) => w.name === "edge" && w.slotConfig.default === 10));
+ * const run = await engine.client.runs.trigger(wf, {});
+ * assert.deepEqual((await run.result()).outputs.t, { ok: true });
+ * ```
+ */
 export interface PushEndpointOptions {
   /**
    * The base URL of a running server, e.g. `http://127.0.0.1:8000`; the two paths are resolved
@@ -45,7 +73,38 @@ export interface PushEndpointOptions {
   name?: string;
 }
 
-/** One task request the operator sent, as `PushEndpoint.deliveries()` reports it. */
+/**
+ * One task request the operator sent, as `PushEndpoint.deliveries()` reports it.
+ *
+ * @example
+ * ```ts
+ * import { createPushHandler, workflow } from "@hatchet-deno/sdk";
+ * import { MockEngine, type PushDelivery } from "@hatchet-deno/sdk/testing";
+ * import assert from "node:assert/strict";
+ *
+ * const wf = workflow({ name: "delivered" });
+ * wf.task({ name: "t", fn: () => ({ n: 1 }) });
+ * await using engine = new MockEngine();
+ * await using handler = createPushHandler({
+ *   workflows: [wf],
+ *   signingSecret: "s3cret",
+ *   client: engine.client,
+ * });
+ * await using endpoint = await engine.addPushEndpoint({ handler, signingSecret: "s3cret" });
+ * await (await engine.client.runs.trigger(wf, {})).result();
+ * const [delivery]: PushDelivery[] = endpoint.deliveries();
+ * assert.deepEqual(
+ *   [
+ *     delivery.taskName,
+ *     delivery.retryCount,
+ *     delivery.status,
+ *     JSON.parse(delivery.body),
+ *     delivery.error,
+ *   ],
+ *   ["t", 0, 200, { n: 1 }, undefined],
+ * );
+ * ```
+ */
 export interface PushDelivery {
   /** The task run. */
   taskRunId: string;
@@ -63,7 +122,33 @@ export interface PushDelivery {
   cancelled?: boolean;
 }
 
-/** An HTTP push endpoint of a `MockEngine`. Remove it, or close the engine, when done. */
+/**
+ * An HTTP push endpoint of a `MockEngine`. Remove it, or close the engine, when done.
+ *
+ * @example
+ * ```ts
+ * import { createPushHandler, workflow } from "@hatchet-deno/sdk";
+ * import { MockEngine, type PushEndpoint } from "@hatchet-deno/sdk/testing";
+ * import assert from "node:assert/strict";
+ *
+ * const wf = workflow({ name: "served" });
+ * wf.task({ name: "t", fn: () => ({}) });
+ * await using engine = new MockEngine();
+ * await using handler = createPushHandler({
+ *   workflows: [wf],
+ *   signingSecret: "s3cret",
+ *   client: engine.client,
+ * });
+ * const endpoint: PushEndpoint = await engine.addPushEndpoint({
+ *   handler,
+ *   signingSecret: "s3cret",
+ * });
+ * assert.deepEqual(endpoint.actions, ["served:t"]);
+ * assert.deepEqual(await endpoint.healthcheck(), ["served:t"]);
+ * assert.ok(engine.workers().some((w) => w.id === endpoint.workerId));
+ * await endpoint.remove();
+ * ```
+ */
 export interface PushEndpoint extends AsyncDisposable {
   /** The engine id of the operator's worker. */
   readonly workerId: string;

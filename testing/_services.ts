@@ -28,7 +28,25 @@ import {
 } from "../transport/services.ts";
 import type { EngineCore } from "./_engine.ts";
 
-/** One RPC the engine received, in arrival order. */
+/**
+ * One RPC the engine received, in arrival order.
+ *
+ * @example
+ * ```ts
+ * import { MockEngine, type RpcLogEntry } from "@hatchet-deno/sdk/testing";
+ * import assert from "node:assert/strict";
+ *
+ * await using engine = new MockEngine();
+ * engine.faults.failNext("Push", "resource_exhausted");
+ * await engine.client.events.push("order:paid", {}).catch(() => {});
+ * const [entry]: RpcLogEntry[] = engine.rpcLog();
+ * assert.deepEqual(entry, {
+ *   method: "Push",
+ *   summary: { key: "order:paid" },
+ *   error: "resource_exhausted",
+ * });
+ * ```
+ */
 export interface RpcLogEntry {
   /** The method's short name, e.g. `"Register"`, `"PutLog"`, `"ListenForDurableEvent"`. */
   method: string;

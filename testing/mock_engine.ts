@@ -21,7 +21,24 @@ import { ConnectError } from "@connectrpc/connect";
 
 export type { PushDelivery, PushEndpoint, PushEndpointOptions, RpcLogEntry, TaskStatus };
 
-/** Options of {@link MockEngine}. */
+/**
+ * Options of {@link MockEngine}.
+ *
+ * @example
+ * ```ts
+ * import { MockEngine, type MockEngineOptions } from "@hatchet-deno/sdk/testing";
+ * import assert from "node:assert/strict";
+ *
+ * const options: MockEngineOptions = {
+ *   start: new Date("2026-06-01T09:00:00Z"),
+ *   namespace: "test",
+ * };
+ * await using engine = new MockEngine(options);
+ * await engine.advance("30m"); // the virtual clock moves only when told
+ * assert.equal(engine.now().toISOString(), "2026-06-01T09:30:00.000Z");
+ * assert.equal(engine.client.config.namespace, "test_");
+ * ```
+ */
 export interface MockEngineOptions {
   /**
    * `"virtual"` (default): engine time stands still until `advance()` moves it, so sleeps,
@@ -40,7 +57,21 @@ export interface MockEngineOptions {
   start?: Date;
 }
 
-/** Options of {@link MockEngine.listen}. */
+/**
+ * Options of {@link MockEngine.listen}.
+ *
+ * @example
+ * ```ts
+ * import { type ListenOptions, MockEngine } from "@hatchet-deno/sdk/testing";
+ * import assert from "node:assert/strict";
+ *
+ * await using engine = new MockEngine();
+ * const options: ListenOptions = { port: 0, tls: true }; // a free port, TLS with a throwaway CA
+ * await using server = await engine.listen(options);
+ * assert.match(server.hostPort, /^127\.0\.0\.1:\d+$/);
+ * assert.match(server.caPem ?? "", /^-----BEGIN CERTIFICATE-----/);
+ * ```
+ */
 export interface ListenOptions {
   /** TCP port on 127.0.0.1; default 0 (a free port). */
   port?: number;
@@ -48,7 +79,27 @@ export interface ListenOptions {
   tls?: boolean;
 }
 
-/** A real gRPC listener of a {@link MockEngine}. */
+/**
+ * A real gRPC listener of a {@link MockEngine}.
+ *
+ * @example
+ * ```ts
+ * import { createClient } from "@hatchet-deno/sdk";
+ * import { type EngineListener, MockEngine } from "@hatchet-deno/sdk/testing";
+ * import assert from "node:assert/strict";
+ *
+ * await using engine = new MockEngine();
+ * await using server: EngineListener = await engine.listen();
+ * await using client = createClient({
+ *   token: engine.token,
+ *   hostPort: server.hostPort,
+ *   tls: "none",
+ *   env: {},
+ * });
+ * await client.events.push("over-the-wire", {}); // real gRPC over HTTP/2 on 127.0.0.1
+ * assert.deepEqual(engine.rpcLog().map((e) => e.method), ["Push"]);
+ * ```
+ */
 export interface EngineListener extends AsyncDisposable {
   /** `127.0.0.1:<port>`, for `createClient({ hostPort })`. */
   readonly hostPort: string;
@@ -58,7 +109,33 @@ export interface EngineListener extends AsyncDisposable {
   close(): Promise<void>;
 }
 
-/** A task run as {@link MockEngine.taskRuns} reports it. */
+/**
+ * A task run as {@link MockEngine.taskRuns} reports it.
+ *
+ * @example
+ * ```ts
+ * import { createWorker, workflow } from "@hatchet-deno/sdk";
+ * import { MockEngine, type TaskRunInfo } from "@hatchet-deno/sdk/testing";
+ * import assert from "node:assert/strict";
+ *
+ * const wf = workflow({ name: "info" });
+ * wf.task({ name: "t", retries: 1, fn: (_input, ctx) => ({ attempt: ctx.attemptNumber }) });
+ * await using engine = new MockEngine();
+ * await using worker = createWorker(engine.client, { name: "w", workflows: [wf] });
+ * await worker.start();
+ * const run = await engine.client.runs.trigger(wf, {});
+ * await run.result();
+ * const [info]: TaskRunInfo[] = engine.taskRuns(run.id);
+ * assert.equal(info.workflowRunId, run.id);
+ * assert.deepEqual([info.taskName, info.status, info.retryCount, info.output], [
+ *   "t",
+ *   "COMPLETED",
+ *   0,
+ *   { attempt: 1 },
+ * ]);
+ * assert.equal(info.workerId, undefined); // only set while it runs
+ * ```
+ */
 export interface TaskRunInfo {
   /** Task run external id (`ctx.taskRunId`). */
   id: string;
@@ -81,7 +158,34 @@ export interface TaskRunInfo {
   error?: string;
 }
 
-/** A log line a task sent with `PutLog`. */
+/**
+ * A log line a task sent with `PutLog`.
+ *
+ * @example
+ * ```ts
+ * import { createWorker, workflow } from "@hatchet-deno/sdk";
+ * import { type LogEntry, MockEngine } from "@hatchet-deno/sdk/testing";
+ * import assert from "node:assert/strict";
+ *
+ * const wf = workflow({ name: "logger" });
+ * wf.task({
+ *   name: "t",
+ *   fn: async (_input, ctx) => {
+ *     await ctx.log("started", { level: "warn" });
+ *     return {};
+ *   },
+ * });
+ * await using engine = new MockEngine();
+ * await using worker = createWorker(engine.client, { name: "w", workflows: [wf] });
+ * await worker.start();
+ * const run = await engine.client.runs.trigger(wf, {});
+ * await run.result();
+ * const [entry]: LogEntry[] = engine.logs();
+ * assert.equal(entry.taskRunId, engine.taskRuns(run.id)[0].id);
+ * assert.deepEqual([entry.message, entry.level, entry.retryCount], ["started", "WARN", 0]);
+ * assert.ok(entry.createdAt instanceof Date);
+ * ```
+ */
 export interface LogEntry {
   /** The task run that logged it. */
   taskRunId: string;
@@ -97,7 +201,36 @@ export interface LogEntry {
   metadata?: JsonObject;
 }
 
-/** A worker as {@link MockEngine.workers} reports it. */
+/**
+ * A worker as {@link MockEngine.workers} reports it.
+ *
+ * @example
+ * ```ts
+ * import { createWorker, workflow } from "@hatchet-deno/sdk";
+ * import { MockEngine, type WorkerInfo } from "@hatchet-deno/sdk/testing";
+ * import assert from "node:assert/strict";
+ *
+ * const wf = workflow({ name: "jobs" });
+ * wf.task({ name: "run", fn: () => ({}) });
+ * await using engine = new MockEngine();
+ * await using worker = createWorker(engine.client, {
+ *   name: "w1",
+ *   workflows: [wf],
+ *   labels: { zone: "a" },
+ * });
+ * await worker.start();
+ * const [info]: WorkerInfo[] = engine.workers();
+ * assert.deepEqual([info.id, info.name, info.actions, info.labels], [
+ *   worker.id,
+ *   "w1",
+ *   ["jobs:run"],
+ *   { zone: "a" },
+ * ]);
+ * assert.equal(info.active, true);
+ * await worker.stop();
+ * assert.equal(engine.workers()[0].active, false);
+ * ```
+ */
 export interface WorkerInfo {
   /** Engine worker id. */
   id: string;
@@ -117,7 +250,26 @@ export interface WorkerInfo {
   live: boolean;
 }
 
-/** Fault injection for reliability tests. */
+/**
+ * Fault injection for reliability tests.
+ *
+ * @example
+ * ```ts
+ * import { RpcError } from "@hatchet-deno/sdk";
+ * import { type EngineFaults, MockEngine } from "@hatchet-deno/sdk/testing";
+ * import assert from "node:assert/strict";
+ *
+ * await using engine = new MockEngine();
+ * const faults: EngineFaults = engine.faults;
+ * faults.failNext("Push", "unavailable");
+ * await assert.rejects(engine.client.events.push("k", {}), RpcError);
+ * await engine.client.events.push("k", {}); // only the next call failed
+ * faults.failNext("Push", "internal", 5);
+ * faults.clear();
+ * await engine.client.events.push("k", {});
+ * assert.deepEqual(engine.rpcLog().map((e) => e.error ?? "ok"), ["unavailable", "ok", "ok"]);
+ * ```
+ */
 export interface EngineFaults {
   /**
    * Makes the next `count` calls of `method` fail with `code` (after the token check).
@@ -133,7 +285,34 @@ export interface EngineFaults {
   clear(): void;
 }
 
-/** Options of {@link MockEngine.rpcLog}. */
+/**
+ * Options of {@link MockEngine.rpcLog}.
+ *
+ * @example
+ * ```ts
+ * import { createWorker, workflow } from "@hatchet-deno/sdk";
+ * import { MockEngine, type RpcLogOptions } from "@hatchet-deno/sdk/testing";
+ * import assert from "node:assert/strict";
+ *
+ * const wf = workflow({ name: "quiet" });
+ * wf.task({ name: "t", fn: () => ({}) });
+ * await using engine = new MockEngine();
+ * await using worker = createWorker(engine.client, { name: "w", workflows: [wf] });
+ * await worker.start();
+ * await (await engine.client.runs.trigger(wf, {})).result();
+ * // Heartbeats and result polls depend on timing; leave them out to compare the log whole.
+ * const options: RpcLogOptions = { omit: ["Heartbeat", "GetRunDetails"] };
+ * assert.deepEqual(engine.rpcLog(options).map((e) => e.method), [
+ *   "GetVersion",
+ *   "PutWorkflow",
+ *   "Register",
+ *   "ListenV2",
+ *   "TriggerWorkflowRun",
+ *   "SendStepActionEvent",
+ *   "SendStepActionEvent",
+ * ]);
+ * ```
+ */
 export interface RpcLogOptions {
   /** Method names to leave out, e.g. `["Heartbeat", "GetRunDetails"]` (timing-dependent). */
   omit?: string[];

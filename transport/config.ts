@@ -6,13 +6,73 @@
 // `--allow-env=HATCHET_CLIENT_TOKEN,...` and explicit options both work; when something required
 // is then missing, the ConfigError says the environment could not be read.
 
-/** How the client secures its connection to the engine. */
+/**
+ * How the client secures its connection to the engine.
+ *
+ * @example
+ * ```ts
+ * import type { TlsStrategy } from "@hatchet-deno/sdk";
+ * import { MockEngine } from "@hatchet-deno/sdk/testing";
+ * import assert from "node:assert/strict";
+ *
+ * await using engine = new MockEngine();
+ * // The in-memory client needs no TLS; a real engine beyond localhost wants "tls" or "mtls".
+ * const strategy: TlsStrategy = engine.client.config.tls.strategy;
+ * assert.equal(strategy, "none");
+ * ```
+ */
 export type TlsStrategy = "tls" | "mtls" | "none";
 
-/** Which HTTP/2 stack carries gRPC: Deno's `fetch` (`"native"`) or `node:http2` (`"node"`). */
+/**
+ * Which HTTP/2 stack carries gRPC: Deno's `fetch` (`"native"`) or `node:http2` (`"node"`).
+ *
+ * @example
+ * ```ts
+ * import { createClient, type HttpStack } from "@hatchet-deno/sdk";
+ * import { MockEngine } from "@hatchet-deno/sdk/testing";
+ * import assert from "node:assert/strict";
+ *
+ * await using engine = new MockEngine();
+ * await using server = await engine.listen();
+ * const http: HttpStack = "node";
+ * await using client = createClient({
+ *   token: engine.token,
+ *   hostPort: server.hostPort,
+ *   tls: "none",
+ *   http,
+ *   env: {},
+ * });
+ * await client.events.push("ping", {});
+ * assert.equal(client.config.http, "node");
+ * assert.equal(engine.rpcLog()[0].method, "Push");
+ * ```
+ */
 export type HttpStack = "native" | "node";
 
-/** Options of `createClient`; every field falls back to the environment, then the token. */
+/**
+ * Options of `createClient`; every field falls back to the environment, then the token.
+ *
+ * @example
+ * ```ts
+ * import { type ClientOptions, createClient } from "@hatchet-deno/sdk";
+ * import { MockEngine } from "@hatchet-deno/sdk/testing";
+ * import assert from "node:assert/strict";
+ *
+ * await using engine = new MockEngine();
+ * await using server = await engine.listen();
+ * const options: ClientOptions = {
+ *   token: engine.token,
+ *   hostPort: server.hostPort,
+ *   tls: "none",
+ *   namespace: "Dev",
+ *   env: {}, // read no HATCHET_CLIENT_* variables
+ * };
+ * await using client = createClient(options);
+ * await client.events.push("ping", {});
+ * assert.equal(client.config.namespace, "dev_");
+ * assert.equal(engine.rpcLog()[0].summary?.key, "dev_ping");
+ * ```
+ */
 export interface ClientOptions {
   /** API token (a JWT). Default: env `HATCHET_CLIENT_TOKEN`. */
   token?: string;
@@ -36,7 +96,30 @@ export interface ClientOptions {
   env?: Record<string, string | undefined>;
 }
 
-/** Resolved TLS settings. The client key is a non-enumerable property. */
+/**
+ * Resolved TLS settings. The client key is a non-enumerable property.
+ *
+ * @example
+ * ```ts
+ * import { createClient, type TlsConfig } from "@hatchet-deno/sdk";
+ * import { MockEngine } from "@hatchet-deno/sdk/testing";
+ * import assert from "node:assert/strict";
+ *
+ * await using engine = new MockEngine();
+ * await using server = await engine.listen({ tls: true });
+ * await using client = createClient({
+ *   token: engine.token,
+ *   hostPort: server.hostPort,
+ *   tlsRootCa: server.caPem,
+ *   env: {},
+ * });
+ * const tls: TlsConfig = client.config.tls;
+ * assert.equal(tls.strategy, "tls");
+ * assert.equal(tls.serverName, "127.0.0.1");
+ * assert.equal(tls.rootCa, server.caPem);
+ * await client.events.push("ping", {}); // over TLS, verified against the root CA
+ * ```
+ */
 export interface TlsConfig {
   /** `"tls"`, `"mtls"` or `"none"` (plaintext h2c). */
   readonly strategy: TlsStrategy;
@@ -50,7 +133,24 @@ export interface TlsConfig {
   readonly serverName: string;
 }
 
-/** The resolved client configuration. Its string, JSON and inspect forms never show the token. */
+/**
+ * The resolved client configuration. Its string, JSON and inspect forms never show the token.
+ *
+ * @example
+ * ```ts
+ * import type { ClientConfig } from "@hatchet-deno/sdk";
+ * import { MockEngine } from "@hatchet-deno/sdk/testing";
+ * import assert from "node:assert/strict";
+ *
+ * await using engine = new MockEngine({ namespace: "dev" });
+ * const config: ClientConfig = engine.client.config;
+ * assert.equal(config.tenantId, engine.tenantId);
+ * assert.equal(config.applyNamespace("orders"), "dev_orders");
+ * assert.equal(config.token, engine.token);
+ * assert.equal(JSON.stringify(config).includes(engine.token), false);
+ * assert.equal(String(config).includes(engine.token), false);
+ * ```
+ */
 export interface ClientConfig {
   /** Tenant id (env `HATCHET_CLIENT_TENANT_ID`, else the token's `sub`). */
   readonly tenantId: string;

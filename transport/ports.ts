@@ -290,7 +290,24 @@ export interface EnginePorts {
   admin: AdminPort;
 }
 
-/** gRPC status codes, named as Connect names them (`"unavailable"`, `"not_found"`, ...). */
+/**
+ * gRPC status codes, named as Connect names them (`"unavailable"`, `"not_found"`, ...).
+ *
+ * @example
+ * ```ts
+ * import { type RpcCode, RpcError } from "@hatchet-deno/sdk";
+ * import { MockEngine } from "@hatchet-deno/sdk/testing";
+ * import assert from "node:assert/strict";
+ *
+ * await using engine = new MockEngine();
+ * const code: RpcCode = "unavailable";
+ * engine.faults.failNext("Push", code);
+ * const err = await engine.client.events.push("k", {}).catch((e) => e);
+ * assert.ok(err instanceof RpcError);
+ * assert.equal(err.code, code);
+ * assert.equal(err.transient, true);
+ * ```
+ */
 export type RpcCode =
   | "canceled"
   | "unknown"

@@ -31,7 +31,26 @@ import {
   type WorkflowDefinition,
 } from "./workflow.ts";
 
-/** Where a worker reports reconnects, retries and delivery failures. Defaults to `console`. */
+/**
+ * Where a worker reports reconnects, retries and delivery failures. Defaults to `console`.
+ *
+ * @example
+ * ```ts
+ * import { createWorker, type WorkerLogger, workflow } from "@hatchet-deno/sdk";
+ * import { MockEngine } from "@hatchet-deno/sdk/testing";
+ * import assert from "node:assert/strict";
+ *
+ * const wf = workflow({ name: "logged" });
+ * wf.task({ name: "t", fn: () => ({}) });
+ * const warned = Promise.withResolvers<string>();
+ * const logger: WorkerLogger = { warn: (message) => warned.resolve(message), error() {} };
+ * await using engine = new MockEngine();
+ * await using worker = createWorker(engine.client, { name: "w", workflows: [wf], logger });
+ * await worker.start();
+ * engine.dropStreams(); // as an engine restart would: the worker warns and reconnects
+ * assert.match(await warned.promise, /the action stream failed: .* unavailable/);
+ * ```
+ */
 export interface WorkerLogger {
   /** Something went wrong and the worker is recovering (a reconnect, a retry). */
   warn(message: string): void;
@@ -39,7 +58,37 @@ export interface WorkerLogger {
   error(message: string): void;
 }
 
-/** Options of {@link createWorker}. */
+/**
+ * Options of {@link createWorker}.
+ *
+ * @example
+ * ```ts
+ * import { createWorker, type WorkerOptions, workflow } from "@hatchet-deno/sdk";
+ * import { MockEngine } from "@hatchet-deno/sdk/testing";
+ * import assert from "node:assert/strict";
+ *
+ * const wf = workflow({ name: "labelled" });
+ * wf.task({ name: "t", fn: (_input, ctx) => ({ db: (ctx.lifespan as { db: string }).db }) });
+ * const options: WorkerOptions<{ db: string }> = {
+ *   name: "gpu-worker",
+ *   workflows: [wf],
+ *   slots: 2,
+ *   labels: { gpu: "a100" },
+ *   async *lifespan() {
+ *     yield { db: "connected" }; // code after the yield runs when the worker stops
+ *   },
+ * };
+ * await using engine = new MockEngine();
+ * await using worker = createWorker(engine.client, options);
+ * await worker.start();
+ * const [info] = engine.workers();
+ * assert.deepEqual([info.name, info.slotConfig.default, info.labels], ["gpu-worker", 2, {
+ *   gpu: "a100",
+ * }]);
+ * const run = await engine.client.runs.trigger(wf, {});
+ * assert.deepEqual((await run.result()).outputs.t, { db: "connected" });
+ * ```
+ */
 export interface WorkerOptions<L = undefined> {
   /** The worker's name (namespaced by the client). */
   name: string;
@@ -72,10 +121,52 @@ export interface WorkerOptions<L = undefined> {
   logger?: WorkerLogger;
 }
 
-/** Where a worker is in its life. */
+/**
+ * Where a worker is in its life.
+ *
+ * @example
+ * ```ts
+ * import { createWorker, type WorkerState, workflow } from "@hatchet-deno/sdk";
+ * import { MockEngine } from "@hatchet-deno/sdk/testing";
+ * import assert from "node:assert/strict";
+ *
+ * const wf = workflow({ name: "states" });
+ * wf.task({ name: "t", fn: () => ({}) });
+ * await using engine = new MockEngine();
+ * await using worker = createWorker(engine.client, { name: "w", workflows: [wf] });
+ * const seen: WorkerState[] = [worker.state];
+ * await worker.start();
+ * seen.push(worker.state);
+ * await worker.stop();
+ * seen.push(worker.state);
+ * assert.deepEqual(seen, ["idle", "running", "stopped"]);
+ * ```
+ */
 export type WorkerState = "idle" | "starting" | "running" | "stopping" | "stopped" | "failed";
 
-/** A process that runs the tasks of its workflows. Stop it (or `await using`) when done. */
+/**
+ * A process that runs the tasks of its workflows. Stop it (or `await using`) when done.
+ *
+ * @example
+ * ```ts
+ * import { createWorker, type Worker, workflow } from "@hatchet-deno/sdk";
+ * import { MockEngine } from "@hatchet-deno/sdk/testing";
+ * import assert from "node:assert/strict";
+ *
+ * const wf = workflow({ name: "echo" });
+ * wf.task({ name: "echo", fn: (input) => input });
+ * await using engine = new MockEngine({ namespace: "dev" });
+ * await using worker: Worker = createWorker(engine.client, { name: "echoer", workflows: [wf] });
+ * assert.equal(worker.id, undefined);
+ * await worker.start();
+ * assert.equal(worker.name, "dev_echoer");
+ * assert.equal(worker.id, engine.workers()[0].id);
+ * const run = await engine.client.runs.trigger(wf, { hi: 1 });
+ * assert.deepEqual((await run.result()).outputs.echo, { hi: 1 });
+ * await worker.stop();
+ * assert.equal(worker.state, "stopped");
+ * ```
+ */
 export interface Worker extends AsyncDisposable {
   /** The engine's id for this worker, once registered. */
   readonly id: string | undefined;

@@ -5,7 +5,29 @@ import type { ClientConfig } from "../transport/config.ts";
 import type { JsonObject } from "../transport/types.ts";
 import type { Workflow } from "./workflow.ts";
 
-/** Options of {@link EventsClient.push}. */
+/**
+ * Options of {@link EventsClient.push}.
+ *
+ * @example
+ * ```ts
+ * import { createWorker, type PushOptions, workflow } from "@hatchet-deno/sdk";
+ * import { MockEngine } from "@hatchet-deno/sdk/testing";
+ * import assert from "node:assert/strict";
+ *
+ * const onSignup = workflow({ name: "on-signup", onEvents: ["user:signup"] });
+ * onSignup.task({
+ *   name: "source",
+ *   fn: (_input, ctx) => ({ source: ctx.additionalMetadata?.source ?? null }),
+ * });
+ * await using engine = new MockEngine();
+ * await using worker = createWorker(engine.client, { name: "w", workflows: [onSignup] });
+ * await worker.start();
+ * const options: PushOptions = { additionalMetadata: { source: "web" }, priority: 3 };
+ * await engine.client.events.push("user:signup", { userId: "u-1" }, options);
+ * await engine.settle();
+ * assert.deepEqual(engine.taskRuns().map((t) => t.output), [{ source: "web" }]);
+ * ```
+ */
 export interface PushOptions {
   /** Metadata attached to the event and to the runs it triggers. */
   additionalMetadata?: JsonObject;
@@ -15,7 +37,25 @@ export interface PushOptions {
   scope?: string;
 }
 
-/** Pushes user events: they trigger workflows (`onEvents`) and wake durable waits. */
+/**
+ * Pushes user events: they trigger workflows (`onEvents`) and wake durable waits.
+ *
+ * @example
+ * ```ts
+ * import type { EventsClient } from "@hatchet-deno/sdk";
+ * import { MockEngine } from "@hatchet-deno/sdk/testing";
+ * import assert from "node:assert/strict";
+ *
+ * await using engine = new MockEngine();
+ * const events: EventsClient = engine.client.events;
+ * const { eventId } = await events.push("order:paid", { orderId: "o-1" });
+ * assert.equal(typeof eventId, "string");
+ * assert.deepEqual(engine.rpcLog().map((e) => [e.method, e.summary?.key]), [[
+ *   "Push",
+ *   "order:paid",
+ * ]]);
+ * ```
+ */
 export interface EventsClient {
   /**
    * Pushes one event. The key is namespaced.
@@ -28,7 +68,31 @@ export interface EventsClient {
   push(key: string, payload: JsonObject, options?: PushOptions): Promise<{ eventId: string }>;
 }
 
-/** Options of {@link RunsClient.trigger}. */
+/**
+ * Options of {@link RunsClient.trigger}.
+ *
+ * @example
+ * ```ts
+ * import { createWorker, type TriggerOptions, workflow } from "@hatchet-deno/sdk";
+ * import { MockEngine } from "@hatchet-deno/sdk/testing";
+ * import assert from "node:assert/strict";
+ *
+ * const wf = workflow({ name: "meta" });
+ * wf.task({
+ *   name: "read",
+ *   fn: (_input, ctx) => ({
+ *     tenant: ctx.additionalMetadata?.tenant ?? null,
+ *     priority: ctx.priority ?? null,
+ *   }),
+ * });
+ * await using engine = new MockEngine();
+ * await using worker = createWorker(engine.client, { name: "w", workflows: [wf] });
+ * await worker.start();
+ * const options: TriggerOptions = { additionalMetadata: { tenant: "acme" }, priority: 3 };
+ * const run = await engine.client.runs.trigger(wf, {}, options);
+ * assert.deepEqual((await run.result()).outputs.read, { tenant: "acme", priority: 3 });
+ * ```
+ */
 export interface TriggerOptions {
   /** Metadata attached to the run (`ctx.additionalMetadata`). */
   additionalMetadata?: JsonObject;
@@ -36,7 +100,36 @@ export interface TriggerOptions {
   priority?: number;
 }
 
-/** The outcome of a finished workflow run. */
+/**
+ * The outcome of a finished workflow run.
+ *
+ * @example
+ * ```ts
+ * import { createWorker, type RunResult, workflow } from "@hatchet-deno/sdk";
+ * import { MockEngine } from "@hatchet-deno/sdk/testing";
+ * import assert from "node:assert/strict";
+ *
+ * const wf = workflow({ name: "half-broken" });
+ * wf.task({ name: "ok", fn: () => ({ fine: true }) });
+ * wf.task({
+ *   name: "broken",
+ *   fn: () => {
+ *     throw new Error("out of paper");
+ *   },
+ * });
+ * await using engine = new MockEngine();
+ * await using worker = createWorker(engine.client, {
+ *   name: "w",
+ *   workflows: [wf],
+ *   logger: { warn() {}, error() {} },
+ * });
+ * await worker.start();
+ * const result: RunResult = await (await engine.client.runs.trigger(wf, {})).result();
+ * assert.equal(result.status, "FAILED");
+ * assert.deepEqual(result.outputs, { ok: { fine: true } });
+ * assert.match(result.errors.broken, /out of paper/);
+ * ```
+ */
 export interface RunResult {
   /** How the run ended. */
   status: "COMPLETED" | "FAILED" | "CANCELLED";
@@ -46,7 +139,27 @@ export interface RunResult {
   errors: Record<string, string>;
 }
 
-/** A triggered workflow run. */
+/**
+ * A triggered workflow run.
+ *
+ * @example
+ * ```ts
+ * import { createWorker, type RunRef, workflow } from "@hatchet-deno/sdk";
+ * import { MockEngine } from "@hatchet-deno/sdk/testing";
+ * import assert from "node:assert/strict";
+ *
+ * const wf = workflow<{ n: number }>({ name: "square" });
+ * wf.task({ name: "sq", fn: (input) => ({ sq: input.n * input.n }) });
+ * await using engine = new MockEngine();
+ * await using worker = createWorker(engine.client, { name: "w", workflows: [wf] });
+ * await worker.start();
+ * const run: RunRef = await engine.client.runs.trigger(wf, { n: 7 });
+ * assert.deepEqual(engine.workflowRuns(), [run.id]);
+ * const result = await run.result();
+ * assert.equal(result.status, "COMPLETED");
+ * assert.deepEqual(result.outputs.sq, { sq: 49 });
+ * ```
+ */
 export interface RunRef {
   /** The workflow run id. */
   readonly id: string;
@@ -59,7 +172,31 @@ export interface RunRef {
   result(options?: { signal?: AbortSignal }): Promise<RunResult>;
 }
 
-/** Starts and cancels workflow runs. */
+/**
+ * Starts and cancels workflow runs.
+ *
+ * @example
+ * ```ts
+ * import { createWorker, type RunsClient, workflow } from "@hatchet-deno/sdk";
+ * import { MockEngine } from "@hatchet-deno/sdk/testing";
+ * import assert from "node:assert/strict";
+ *
+ * const wf = workflow({ name: "report" });
+ * wf.task({ name: "build", fn: () => ({ pages: 3 }) });
+ * await using engine = new MockEngine();
+ * const runs: RunsClient = engine.client.runs;
+ * // A worker registers the workflow, then leaves: the next run waits in the queue.
+ * const worker = createWorker(engine.client, { name: "w", workflows: [wf] });
+ * await worker.start();
+ * await worker.stop();
+ * const run = await runs.trigger("report", {});
+ * await engine.settle();
+ * const [task] = engine.taskRuns(run.id);
+ * assert.equal(task.status, "QUEUED");
+ * await runs.cancel([task.id]);
+ * assert.equal((await run.result()).status, "CANCELLED");
+ * ```
+ */
 export interface RunsClient {
   /**
    * Triggers a run of a workflow (namespaced by the client).
@@ -82,7 +219,23 @@ export interface RunsClient {
   cancel(taskRunIds: string[]): Promise<void>;
 }
 
-/** A connection to a Hatchet engine: configuration, events and runs. Close it when done. */
+/**
+ * A connection to a Hatchet engine: configuration, events and runs. Close it when done.
+ *
+ * @example
+ * ```ts
+ * import type { HatchetClient } from "@hatchet-deno/sdk";
+ * import { MockEngine } from "@hatchet-deno/sdk/testing";
+ * import assert from "node:assert/strict";
+ *
+ * await using engine = new MockEngine({ namespace: "staging" });
+ * const client: HatchetClient = engine.client; // closed with the engine
+ * assert.equal(client.config.tenantId, engine.tenantId);
+ * assert.equal(client.config.namespace, "staging_");
+ * await client.events.push("deploy:done", { version: "1.2.0" });
+ * assert.equal(engine.rpcLog()[0].summary?.key, "staging_deploy:done");
+ * ```
+ */
 export interface HatchetClient extends AsyncDisposable {
   /** The resolved configuration; its string and JSON forms never show the token. */
   readonly config: ClientConfig;

@@ -39,7 +39,35 @@ export const DEFAULT_PUSH_PATHS: Readonly<Required<PushPaths>> = Object.freeze({
   healthcheck: "/hatchet/healthcheck",
 });
 
-/** Where a push handler answers; each is the path of one of the operator's two URLs. */
+/**
+ * Where a push handler answers; each is the path of one of the operator's two URLs.
+ *
+ * @example
+ * ```ts
+ * import { createPushHandler, type PushPaths, workflow } from "@hatchet-deno/sdk";
+ * import { MockEngine } from "@hatchet-deno/sdk/testing";
+ * import assert from "node:assert/strict";
+ *
+ * const wf = workflow({ name: "pushed" });
+ * wf.task({ name: "t", fn: () => ({ ok: true }) });
+ * const paths: PushPaths = { trigger: "/api/hatchet/run", healthcheck: "/api/hatchet/health" };
+ * await using engine = new MockEngine();
+ * await using handler = createPushHandler({
+ *   workflows: [wf],
+ *   signingSecret: "s3cret",
+ *   client: engine.client,
+ *   paths,
+ * });
+ * // The engine's HTTP operator must be configured with the same paths.
+ * await using _endpoint = await engine.addPushEndpoint({
+ *   handler,
+ *   signingSecret: "s3cret",
+ *   paths,
+ * });
+ * const run = await engine.client.runs.trigger(wf, {});
+ * assert.deepEqual((await run.result()).outputs.t, { ok: true });
+ * ```
+ */
 export interface PushPaths {
   /** The operator's trigger endpoint; default `"/hatchet/trigger"`. */
   trigger?: string;
@@ -47,7 +75,36 @@ export interface PushPaths {
   healthcheck?: string;
 }
 
-/** Options of {@link createPushHandler}. */
+/**
+ * Options of {@link createPushHandler}.
+ *
+ * @example
+ * ```ts
+ * import { createPushHandler, type PushHandlerOptions, workflow } from "@hatchet-deno/sdk";
+ * import { MockEngine } from "@hatchet-deno/sdk/testing";
+ * import assert from "node:assert/strict";
+ *
+ * const wf = workflow({ name: "edge" });
+ * wf.task({
+ *   name: "t",
+ *   fn: (_input, ctx) => ({ region: (ctx.lifespan as { region: string }).region }),
+ * });
+ * await using engine = new MockEngine({ namespace: "prod" });
+ * const options: PushHandlerOptions<{ region: string }> = {
+ *   workflows: [wf],
+ *   signingSecret: "s3cret",
+ *   client: engine.client, // registers the workflows and carries ctx.log() and friends
+ *   async *lifespan() {
+ *     yield { region: "eu" };
+ *   },
+ * };
+ * await using handler = createPushHandler(options);
+ * assert.deepEqual(handler.actions, ["prod_edge:t"]);
+ * await using _endpoint = await engine.addPushEndpoint({ handler, signingSecret: "s3cret" });
+ * const run = await engine.client.runs.trigger(wf, {});
+ * assert.deepEqual((await run.result()).outputs.t, { region: "eu" });
+ * ```
+ */
 export interface PushHandlerOptions<L = undefined> {
   /** The workflows whose tasks this endpoint runs. Durable tasks are not allowed. */
   // deno-lint-ignore no-explicit-any
@@ -75,6 +132,32 @@ export interface PushHandlerOptions<L = undefined> {
 /**
  * A request handler for `Deno.serve` that runs the tasks Hatchet's HTTP operator pushes to it.
  * Closing it waits for running tasks, delivers their logs and runs the lifespan cleanup.
+ *
+ * @example
+ * ```ts
+ * import { createPushHandler, type PushHandler, workflow } from "@hatchet-deno/sdk";
+ * import { MockEngine } from "@hatchet-deno/sdk/testing";
+ * import assert from "node:assert/strict";
+ *
+ * const wf = workflow<{ n: number }>({ name: "inc" });
+ * wf.task({ name: "inc", fn: (input) => ({ n: input.n + 1 }) });
+ * await using engine = new MockEngine();
+ * await using handler: PushHandler = createPushHandler({
+ *   workflows: [wf],
+ *   signingSecret: "s3cret",
+ *   client: engine.client,
+ * });
+ * assert.deepEqual(handler.actions, ["inc:inc"]);
+ * // An unsigned request is refused; the engine's signed ones are served.
+ * const unsigned = await handler(
+ *   new Request("http://localhost/hatchet/healthcheck", { method: "POST", body: "{}" }),
+ * );
+ * assert.equal(unsigned.status, 401);
+ * await unsigned.body?.cancel();
+ * await using _endpoint = await engine.addPushEndpoint({ handler, signingSecret: "s3cret" });
+ * const run = await engine.client.runs.trigger(wf, { n: 1 });
+ * assert.deepEqual((await run.result()).outputs.inc, { n: 2 });
+ * ```
  */
 export interface PushHandler extends AsyncDisposable {
   /**

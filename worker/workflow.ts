@@ -4,7 +4,38 @@ import { ParentCondition, toTaskConditions } from "../durable/mod.ts";
 import { formatDuration, parseDuration } from "../transport/duration.ts";
 import type { DurationInput, JsonObject } from "../transport/types.ts";
 
-/** How a failed task's retries are spaced: `factor`^n seconds, at most `maxSeconds`. */
+/**
+ * How a failed task's retries are spaced: `factor`^n seconds, at most `maxSeconds`.
+ *
+ * @example
+ * ```ts
+ * import { type BackoffOptions, createWorker, workflow } from "@hatchet-deno/sdk";
+ * import { MockEngine } from "@hatchet-deno/sdk/testing";
+ * import assert from "node:assert/strict";
+ *
+ * const wf = workflow({ name: "flaky" });
+ * const backoff: BackoffOptions = { factor: 2, maxSeconds: 60 };
+ * wf.task({
+ *   name: "call",
+ *   retries: 2,
+ *   backoff,
+ *   fn: (_input, ctx) => {
+ *     if (ctx.retryCount === 0) throw new Error("try again");
+ *     return { attempt: ctx.attemptNumber };
+ *   },
+ * });
+ * await using engine = new MockEngine(); // virtual clock: the retry delay passes in advance()
+ * await using worker = createWorker(engine.client, {
+ *   name: "w",
+ *   workflows: [wf],
+ *   logger: { warn() {}, error() {} },
+ * });
+ * await worker.start();
+ * const run = await engine.client.runs.trigger(wf, {});
+ * await engine.advance("1m");
+ * assert.deepEqual((await run.result()).outputs.call, { attempt: 2 });
+ * ```
+ */
 export interface BackoffOptions {
   /** Multiplier between consecutive retry delays (> 0). */
   factor: number;
@@ -18,6 +49,28 @@ export interface BackoffOptions {
  * @typeParam I The workflow's input type.
  * @typeParam O The task's output type (a JSON object, or nothing).
  * @typeParam C The context type the function receives.
+ *
+ * @example
+ * ```ts
+ * import { type Context, createWorker, type TaskOptions, workflow } from "@hatchet-deno/sdk";
+ * import { MockEngine } from "@hatchet-deno/sdk/testing";
+ * import assert from "node:assert/strict";
+ *
+ * type Input = { n: number };
+ * const wf = workflow<Input>({ name: "doubler" });
+ * const options: TaskOptions<Input, { doubled: number }, Context<Input>> = {
+ *   name: "double",
+ *   fn: (input) => ({ doubled: input.n * 2 }),
+ *   retries: 1,
+ *   executionTimeout: "30s",
+ * };
+ * wf.task(options);
+ * await using engine = new MockEngine();
+ * await using worker = createWorker(engine.client, { name: "w", workflows: [wf] });
+ * await worker.start();
+ * const run = await engine.client.runs.trigger(wf, { n: 21 });
+ * assert.deepEqual((await run.result()).outputs.double, { doubled: 42 });
+ * ```
  */
 export interface TaskOptions<I, O, C> {
   /** The task's name, unique in its workflow (its readable id in the engine). */
@@ -40,7 +93,44 @@ export interface TaskOptions<I, O, C> {
   waitFor?: TaskCondition[];
 }
 
-/** Options of {@link Workflow.onFailure}: a task without parents or conditions. */
+/**
+ * Options of {@link Workflow.onFailure}: a task without parents or conditions.
+ *
+ * @example
+ * ```ts
+ * import {
+ *   createWorker,
+ *   type JsonObject,
+ *   type OnFailureOptions,
+ *   workflow,
+ * } from "@hatchet-deno/sdk";
+ * import { MockEngine } from "@hatchet-deno/sdk/testing";
+ * import assert from "node:assert/strict";
+ *
+ * const wf = workflow({ name: "with-cleanup" });
+ * wf.task({
+ *   name: "charge",
+ *   fn: () => {
+ *     throw new Error("card declined");
+ *   },
+ * });
+ * const onFailure: OnFailureOptions<JsonObject, { failed: string[] }> = {
+ *   name: "cleanup",
+ *   fn: (_input, ctx) => ({ failed: Object.keys(ctx.taskRunErrors) }),
+ * };
+ * wf.onFailure(onFailure);
+ * await using engine = new MockEngine();
+ * await using worker = createWorker(engine.client, {
+ *   name: "w",
+ *   workflows: [wf],
+ *   logger: { warn() {}, error() {} },
+ * });
+ * await worker.start();
+ * const result = await (await engine.client.runs.trigger(wf, {})).result();
+ * assert.equal(result.status, "FAILED");
+ * assert.deepEqual(result.outputs.cleanup, { failed: ["charge"] });
+ * ```
+ */
 export type OnFailureOptions<I, O> =
   & Omit<TaskOptions<I, O, Context<I>>, "parents" | "skipIf" | "waitFor" | "name">
   & {
@@ -48,7 +138,32 @@ export type OnFailureOptions<I, O> =
     name?: string;
   };
 
-/** Options of {@link workflow}. */
+/**
+ * Options of {@link workflow}.
+ *
+ * @example
+ * ```ts
+ * import { createWorker, workflow, type WorkflowOptions } from "@hatchet-deno/sdk";
+ * import { MockEngine } from "@hatchet-deno/sdk/testing";
+ * import assert from "node:assert/strict";
+ *
+ * const options: WorkflowOptions = {
+ *   name: "welcome",
+ *   onEvents: ["user:created"],
+ *   description: "Greets every new user",
+ * };
+ * const welcome = workflow(options);
+ * welcome.task({ name: "greet", fn: (input) => ({ hello: input.name ?? null }) });
+ * await using engine = new MockEngine();
+ * await using worker = createWorker(engine.client, { name: "w", workflows: [welcome] });
+ * await worker.start();
+ * await engine.client.events.push("user:created", { name: "Ada" });
+ * await engine.settle();
+ * assert.deepEqual(engine.taskRuns().map((t) => [t.taskName, t.output]), [["greet", {
+ *   hello: "Ada",
+ * }]]);
+ * ```
+ */
 export interface WorkflowOptions {
   /** The workflow's name (namespaced by the client). */
   name: string;
@@ -63,6 +178,30 @@ export interface WorkflowOptions {
  * hand it to `createWorker`.
  *
  * @typeParam I The run's input type.
+ *
+ * @example
+ * ```ts
+ * import { createWorker, type Workflow, workflow } from "@hatchet-deno/sdk";
+ * import { MockEngine } from "@hatchet-deno/sdk/testing";
+ * import assert from "node:assert/strict";
+ *
+ * const pipeline: Workflow<{ text: string }> = workflow<{ text: string }>({ name: "pipeline" });
+ * const upper = pipeline.task({
+ *   name: "upper",
+ *   fn: (input) => ({ text: input.text.toUpperCase() }),
+ * });
+ * pipeline.task({
+ *   name: "exclaim",
+ *   parents: [upper],
+ *   fn: (_input, ctx) => ({ text: `${ctx.taskOutput(upper).text}!` }),
+ * });
+ * assert.equal(pipeline.name, "pipeline");
+ * await using engine = new MockEngine();
+ * await using worker = createWorker(engine.client, { name: "w", workflows: [pipeline] });
+ * await worker.start();
+ * const run = await engine.client.runs.trigger(pipeline, { text: "hi" });
+ * assert.deepEqual((await run.result()).outputs.exclaim, { text: "HI!" });
+ * ```
  */
 export interface Workflow<I extends JsonObject = JsonObject> {
   /** The workflow's name, as declared (without namespace). */
