@@ -262,6 +262,39 @@ export function createDurableListener(
     if (subscriberCount === 0) clearIdle();
   }
 
+  // One abort listener per signal, however many subscriptions share it: every wait of a task
+  // run passes the same ctx.signal, and Deno's addEventListener scans a signal's listeners, so
+  // one listener per wait made thousands of waits in one attempt quadratic.
+  const watched = new WeakMap<AbortSignal, { subscribers: Set<Subscriber>; onAbort: () => void }>();
+
+  function watch(signal: AbortSignal, subscriber: Subscriber): void {
+    let watch = watched.get(signal);
+    if (!watch) {
+      const subscribers = new Set<Subscriber>();
+      const onAbort = (): void => {
+        for (const s of subscribers) {
+          const wake = s.wake;
+          s.wake = undefined;
+          wake?.();
+        }
+      };
+      watch = { subscribers, onAbort };
+      watched.set(signal, watch);
+      signal.addEventListener("abort", onAbort, { once: true });
+    }
+    watch.subscribers.add(subscriber);
+  }
+
+  function unwatch(signal: AbortSignal, subscriber: Subscriber): void {
+    const watch = watched.get(signal);
+    if (!watch) return;
+    watch.subscribers.delete(subscriber);
+    if (watch.subscribers.size === 0) {
+      signal.removeEventListener("abort", watch.onAbort);
+      watched.delete(signal);
+    }
+  }
+
   async function* subscribe(
     taskRunId: string,
     signalKey: string,
@@ -285,12 +318,7 @@ export function createDurableListener(
     const signal = subscribeOptions.signal;
     signal?.throwIfAborted();
     const subscriber: Subscriber = { queue: [], wake: undefined };
-    const onAbort = (): void => {
-      const wake = subscriber.wake;
-      subscriber.wake = undefined;
-      wake?.();
-    };
-    signal?.addEventListener("abort", onAbort, { once: true });
+    if (signal) watch(signal, subscriber);
     add(taskRunId, signalKey, subscriber);
     try {
       while (true) {
@@ -305,7 +333,7 @@ export function createDurableListener(
         }
       }
     } finally {
-      signal?.removeEventListener("abort", onAbort);
+      if (signal) unwatch(signal, subscriber);
       remove(taskRunId, signalKey, subscriber);
     }
   }
