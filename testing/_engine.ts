@@ -244,29 +244,101 @@ interface StreamRecord {
   data: Uint8Array;
 }
 
-/** A task run as the inspection API shows it. */
+/**
+ * A task run as {@link MockEngine.taskRuns} reports it.
+ *
+ * @example
+ * ```ts
+ * import { createWorker, workflow } from "@hatchet-deno/sdk";
+ * import { MockEngine, type TaskRunInfo } from "@hatchet-deno/sdk/testing";
+ * import assert from "node:assert/strict";
+ *
+ * const wf = workflow({ name: "info" });
+ * wf.task({ name: "t", retries: 1, fn: (_input, ctx) => ({ attempt: ctx.attemptNumber }) });
+ * await using engine = new MockEngine();
+ * await using worker = createWorker(engine.client, { name: "w", workflows: [wf] });
+ * await worker.start();
+ * const run = await engine.client.runs.trigger(wf, {});
+ * await run.result();
+ * const [info]: TaskRunInfo[] = engine.taskRuns(run.id);
+ * assert.equal(info.workflowRunId, run.id);
+ * assert.deepEqual([info.taskName, info.status, info.retryCount, info.output], [
+ *   "t",
+ *   "COMPLETED",
+ *   0,
+ *   { attempt: 1 },
+ * ]);
+ * assert.equal(info.workerId, undefined); // only set while it runs
+ * ```
+ */
 export interface TaskRunInfo {
+  /** Task run external id (`ctx.taskRunId`). */
   id: string;
+  /** The workflow run it belongs to. */
   workflowRunId: string;
+  /** The task's name (readable id). */
   taskName: string;
+  /**
+   * `PENDING` (waiting for parents or conditions), `QUEUED`, `RUNNING`, `COMPLETED`, `FAILED`,
+   * `CANCELLED` or `SKIPPED`.
+   */
   status: TaskStatus;
+  /** The current attempt, 0-based. */
   retryCount: number;
+  /** The worker running it, while it runs and holds its slot. */
   workerId?: string;
+  /** The output, once completed. */
   output?: JsonObject;
+  /** The last error, once an attempt failed. */
   error?: string;
 }
 
-/** A worker as the inspection API shows it. */
+/**
+ * A worker as {@link MockEngine.workers} reports it.
+ *
+ * @example
+ * ```ts
+ * import { createWorker, workflow } from "@hatchet-deno/sdk";
+ * import { MockEngine, type WorkerInfo } from "@hatchet-deno/sdk/testing";
+ * import assert from "node:assert/strict";
+ *
+ * const wf = workflow({ name: "jobs" });
+ * wf.task({ name: "run", fn: () => ({}) });
+ * await using engine = new MockEngine();
+ * await using worker = createWorker(engine.client, {
+ *   name: "w1",
+ *   workflows: [wf],
+ *   labels: { zone: "a" },
+ * });
+ * await worker.start();
+ * const [info]: WorkerInfo[] = engine.workers();
+ * assert.deepEqual([info.id, info.name, info.actions, info.labels], [
+ *   worker.id,
+ *   "w1",
+ *   ["jobs:run"],
+ *   { zone: "a" },
+ * ]);
+ * assert.equal(info.active, true);
+ * await worker.stop();
+ * assert.equal(engine.workers()[0].active, false);
+ * ```
+ */
 export interface WorkerInfo {
+  /** Engine worker id. */
   id: string;
+  /** Registered name. */
   name: string;
+  /** Action ids it registered. */
   actions: string[];
+  /** Slot units per slot type. */
   slotConfig: Record<string, number>;
+  /** Slot units in use per slot type. */
   usedSlots: Record<string, number>;
+  /** Labels. */
   labels: Record<string, string | number>;
   /** Whether a ListenV2/Listen stream is open. */
   active: boolean;
-  /** Whether it would get new work now (stream open, heartbeat within 5 s of wall time). */
+  /** Whether it would get new work now: stream open and a heartbeat within 5 s of wall time. */
   live: boolean;
 }
 
