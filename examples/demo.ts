@@ -56,15 +56,7 @@ export interface TaskNote {
   /** The task's name. */
   task: string;
   /** What happened. */
-  kind:
-    | "started"
-    | "log"
-    | "stream"
-    | "waiting"
-    | "resumed"
-    | "skipped"
-    | "completed"
-    | "failed";
+  kind: Exclude<NoteKind, "trigger" | "event" | "clock">;
   /** The details, one line. */
   text: string;
 }
