@@ -1,6 +1,8 @@
 // Test-only certificates: a throwaway CA, a server leaf for 127.0.0.1/localhost and a client leaf
 // for mTLS, made with the machine's `openssl` so no key material is committed.
 
+import { createCa, signLeaf } from "../../testing/_tls.ts";
+
 /** PEM text and file paths of a CA, a server certificate and a client certificate. */
 export interface TestCerts extends AsyncDisposable {
   /** The directory holding every file below; removed by dispose(). */
@@ -20,62 +22,6 @@ export interface TestCerts extends AsyncDisposable {
   readonly clientKeyFile: string;
 }
 
-async function openssl(dir: string, args: string[]): Promise<void> {
-  const out = await new Deno.Command("openssl", {
-    args,
-    cwd: dir,
-    stdout: "piped",
-    stderr: "piped",
-  })
-    .output();
-  if (!out.success) {
-    throw new Error(
-      `openssl ${args.join(" ")} failed: ${new TextDecoder().decode(out.stderr)}`,
-    );
-  }
-}
-
-async function leaf(
-  dir: string,
-  name: string,
-  subject: string,
-  extensions: string,
-): Promise<void> {
-  await Deno.writeTextFile(`${dir}/${name}.ext`, extensions);
-  await openssl(dir, [
-    "req",
-    "-newkey",
-    "ec",
-    "-pkeyopt",
-    "ec_paramgen_curve:prime256v1",
-    "-nodes",
-    "-keyout",
-    `${name}.key`,
-    "-out",
-    `${name}.csr`,
-    "-subj",
-    subject,
-  ]);
-  await openssl(dir, [
-    "x509",
-    "-req",
-    "-in",
-    `${name}.csr`,
-    "-CA",
-    "ca.pem",
-    "-CAkey",
-    "ca.key",
-    "-CAcreateserial",
-    "-days",
-    "2",
-    "-sha256",
-    "-out",
-    `${name}.pem`,
-    "-extfile",
-    `${name}.ext`,
-  ]);
-}
-
 /**
  * Makes a fresh CA and two CA-signed leaves in a temporary directory.
  *
@@ -83,30 +29,9 @@ async function leaf(
  */
 export async function createTestCerts(options?: { serverNames?: string[] }): Promise<TestCerts> {
   const dir = await Deno.makeTempDir({ prefix: "hatchet_tls_" });
-  await openssl(dir, [
-    "req",
-    "-x509",
-    "-newkey",
-    "ec",
-    "-pkeyopt",
-    "ec_paramgen_curve:prime256v1",
-    "-nodes",
-    "-keyout",
-    "ca.key",
-    "-out",
-    "ca.pem",
-    "-days",
-    "2",
-    "-sha256",
-    "-subj",
-    "/CN=hatchet-deno test CA",
-    "-addext",
-    "basicConstraints=critical,CA:TRUE",
-    "-addext",
-    "keyUsage=critical,keyCertSign,cRLSign",
-  ]);
+  await createCa(dir, "/CN=hatchet-deno test CA");
   const dns = ["localhost", ...(options?.serverNames ?? [])].map((n) => `DNS:${n}`);
-  await leaf(
+  await signLeaf(
     dir,
     "server",
     "/CN=localhost",
@@ -118,7 +43,7 @@ export async function createTestCerts(options?: { serverNames?: string[] }): Pro
       "",
     ].join("\n"),
   );
-  await leaf(
+  await signLeaf(
     dir,
     "client",
     "/CN=test-client",
