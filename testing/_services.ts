@@ -3,7 +3,7 @@
 // RPC log, applies injected faults, and keeps the in-flight count the virtual clock waits on.
 
 import { create } from "@bufbuild/protobuf";
-import { Code, ConnectError, type ConnectRouter, type HandlerContext } from "@connectrpc/connect";
+import { Code, ConnectError } from "@connectrpc/connect";
 import type { RpcCode } from "../transport/ports.ts";
 import {
   AdminService,
@@ -27,6 +27,7 @@ import {
   WorkerUnsubscribeResponseSchema,
 } from "../transport/services.ts";
 import type { EngineCore } from "./_engine.ts";
+import type { CallContext, ServiceRegistry } from "./_listener.ts";
 
 /**
  * One RPC the engine received, in arrival order.
@@ -103,7 +104,7 @@ export class ServiceState {
   }
 
   /** Records the call and throws when it must fail: closed engine, bad token, injected fault. */
-  begin(method: string, ctx: HandlerContext, summary?: RpcLogEntry["summary"]): RpcLogEntry {
+  begin(method: string, ctx: CallContext, summary?: RpcLogEntry["summary"]): RpcLogEntry {
     const entry: RpcLogEntry = { method };
     if (summary !== undefined) entry.summary = summary;
     this.log.push(entry);
@@ -140,7 +141,7 @@ export class ServiceState {
   /** Runs a unary handler body, counting it as in flight. */
   async unary<T>(
     method: string,
-    ctx: HandlerContext,
+    ctx: CallContext,
     summary: RpcLogEntry["summary"] | undefined,
     body: () => T,
   ): Promise<T> {
@@ -168,7 +169,7 @@ export class ServiceState {
   }
 
   /** Registers the four services on a router. */
-  routes(router: ConnectRouter): void {
+  routes(router: ServiceRegistry): void {
     const core = this.core;
     router.service(Dispatcher, {
       getVersion: (_req, ctx) =>
@@ -297,7 +298,7 @@ export class ServiceState {
     method: string,
     version: "v1" | "v2",
     workerId: string,
-    ctx: HandlerContext,
+    ctx: CallContext,
   ): AsyncGenerator<AssignedAction> {
     const entry = this.begin(method, ctx, { workerId });
     let stream;
@@ -316,7 +317,7 @@ export class ServiceState {
 
   async *#listenDurable(
     requests: AsyncIterable<ListenForDurableEventRequest>,
-    ctx: HandlerContext,
+    ctx: CallContext,
   ): AsyncGenerator<DurableEvent> {
     this.begin("ListenForDurableEvent", ctx);
     const core = this.core;
