@@ -8,14 +8,37 @@
 // invisible, so a body that ends cleanly after at least one byte is read as OK; long-lived streams
 // must treat an end as "reconnect". A body that ends with no bytes and no status in the headers
 // is reported as `unknown`, since OK and an error cannot be told apart there.
-import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
+import {
+  create,
+  type DescMessage,
+  type DescMethodUnary,
+  fromBinary,
+  isMessage,
+  type MessageInitShape,
+  type MessageShape,
+  toBinary,
+} from "@bufbuild/protobuf";
+import {
+  Code,
+  ConnectError,
+  type ContextValues,
+  createContextValues,
+  type Interceptor,
+  type Transport,
+  type UnaryRequest,
+  type UnaryResponse,
+} from "@connectrpc/connect";
 import type {
   Compression,
   UniversalClientFn,
   UniversalClientRequest,
   UniversalClientResponse,
 } from "@connectrpc/connect/protocol";
-import { createTransport } from "@connectrpc/connect/protocol-grpc";
+import {
+  createTransport,
+  requestHeaderWithCompression,
+  validateResponseWithCompression,
+} from "@connectrpc/connect/protocol-grpc";
 import type { ClosableTransport } from "./grpc_transport.ts";
 
 /** Options of {@linkcode createNativeTransport}. */
@@ -70,17 +93,23 @@ export function createNativeTransport(options: NativeTransportOptions): Closable
     ...tlsKey,
   });
   const http = createFetchH2Client(client);
-  const transport = createTransport({
+  const interceptors = options.interceptors ?? [];
+  const streaming = createTransport({
     httpClient: http.fetch,
     baseUrl,
     useBinaryFormat: true,
-    interceptors: options.interceptors ?? [],
-    acceptCompression: [compressionGzipWeb],
+    interceptors,
+    acceptCompression: ACCEPT_COMPRESSION,
     sendCompression: null,
     compressMinBytes: 1024,
-    readMaxBytes: 0xffffffff,
+    readMaxBytes: READ_MAX_BYTES,
     writeMaxBytes: 0xffffffff,
   });
+  const transport: Transport = {
+    unary: (method, signal, timeoutMs, header, input, contextValues) =>
+      http.unary(baseUrl, interceptors, method, signal, timeoutMs, header, input, contextValues),
+    stream: streaming.stream.bind(streaming),
+  };
   let closed: Promise<void> | undefined;
   return {
     transport,
@@ -90,6 +119,8 @@ export function createNativeTransport(options: NativeTransportOptions): Closable
     },
   };
 }
+
+const READ_MAX_BYTES = 0xffffffff;
 
 function parseBaseUrl(baseUrl: string): URL {
   let url: URL;
@@ -108,9 +139,22 @@ function parseBaseUrl(baseUrl: string): URL {
   return url;
 }
 
-/** A UniversalClientFn over fetch, and a close() that aborts every call still in flight. */
+/**
+ * The calls over one fetch client: Connect's UniversalClientFn for streams, a direct unary call,
+ * and a close() that aborts every call still in flight.
+ */
 interface FetchH2Client {
   fetch: UniversalClientFn;
+  unary<I extends DescMessage, O extends DescMessage>(
+    baseUrl: string,
+    interceptors: Interceptor[],
+    method: DescMethodUnary<I, O>,
+    signal: AbortSignal | undefined,
+    timeoutMs: number | undefined,
+    header: HeadersInit | undefined,
+    input: MessageInitShape<I>,
+    contextValues: ContextValues | undefined,
+  ): Promise<UnaryResponse<I, O>>;
   close(): Promise<void>;
 }
 
@@ -170,8 +214,105 @@ function createFetchH2Client(client: Deno.HttpClient): FetchH2Client {
     };
   }
 
+  // Unary calls skip Connect's generic client pipeline (a request body stream, async-iterable
+  // envelope parsing, an abort per finished call): one encoded message goes out as the whole
+  // body and the response is read in one piece. Interceptors, deadlines, the refused-stream
+  // resend and the error mapping behave as on the streaming path.
+  async function unary<I extends DescMessage, O extends DescMessage>(
+    baseUrl: string,
+    interceptors: Interceptor[],
+    method: DescMethodUnary<I, O>,
+    signal: AbortSignal | undefined,
+    timeoutMs: number | undefined,
+    header: HeadersInit | undefined,
+    input: MessageInitShape<I>,
+    contextValues: ContextValues | undefined,
+  ): Promise<UnaryResponse<I, O>> {
+    const controller = new AbortController();
+    const onAbort = () =>
+      controller.abort(ConnectError.from(signal?.reason ?? "operation was aborted", Code.Canceled));
+    if (signal?.aborted) onAbort();
+    signal?.addEventListener("abort", onAbort);
+    const timer = timeoutMs === undefined ? undefined : setTimeout(() => {
+      controller.abort(new ConnectError("the operation timed out", Code.DeadlineExceeded));
+    }, timeoutMs);
+    inFlight.add(controller);
+    const send = async (req: UnaryRequest): Promise<UnaryResponse> => {
+      if (isClosed) throw new ConnectError(TRANSPORT_CLOSED, Code.Canceled);
+      const body = envelope(toBinary(method.input, req.message as MessageShape<I>));
+      let res: Response;
+      for (let attempt = 1;; attempt++) {
+        try {
+          res = await fetch(req.url, {
+            method: "POST",
+            headers: req.header,
+            body,
+            signal: req.signal,
+            client,
+          } as RequestInit);
+          break;
+        } catch (e) {
+          if (!req.signal.aborted && attempt < MAX_ATTEMPTS && isRefusedStream(e)) continue;
+          throw networkError(e, req.signal, "request");
+        }
+      }
+      let bytes: Uint8Array;
+      try {
+        const { headerError } = validateResponseWithCompression(
+          ACCEPT_COMPRESSION,
+          res.status,
+          res.headers,
+        );
+        bytes = new Uint8Array(await res.arrayBuffer());
+        if (headerError !== undefined) throw headerError;
+      } catch (e) {
+        await res.body?.cancel().catch(() => {});
+        throw networkError(e, req.signal, "response");
+      }
+      return {
+        stream: false,
+        service: method.parent,
+        method,
+        header: res.headers,
+        message: await readUnaryMessage(method.output, bytes, res.headers),
+        trailer: new Headers(),
+      } as UnaryResponse<I, O>;
+    };
+    let next = send as Parameters<Interceptor>[0];
+    for (let i = interceptors.length - 1; i >= 0; i--) next = interceptors[i](next);
+    try {
+      const response = await next({
+        stream: false,
+        service: method.parent,
+        method,
+        requestMethod: "POST",
+        url: `${baseUrl}/${method.parent.typeName}/${method.name}`,
+        header: requestHeaderWithCompression(
+          true,
+          timeoutMs,
+          header,
+          ACCEPT_COMPRESSION,
+          null,
+        ),
+        contextValues: contextValues ?? createContextValues(),
+        message: isMessage(input, method.input) ? input : create(method.input, input),
+        signal: controller.signal,
+      } as UnaryRequest);
+      return response as UnaryResponse<I, O>;
+    } catch (e) {
+      throw controller.signal.aborted
+        ? ConnectError.from(controller.signal.reason, Code.Canceled)
+        : ConnectError.from(e);
+    } finally {
+      clearTimeout(timer);
+      signal?.removeEventListener("abort", onAbort);
+      inFlight.delete(controller);
+    }
+  }
+
   return {
     fetch: fetchClient,
+    unary,
     close(): Promise<void> {
       isClosed = true;
       const reason = new ConnectError(TRANSPORT_CLOSED, Code.Canceled);
@@ -240,6 +381,72 @@ function networkError(e: unknown, signal: AbortSignal, phase: string): unknown {
     undefined,
     e,
   );
+}
+
+/** One length-prefixed gRPC message, uncompressed. */
+function envelope(body: Uint8Array): Uint8Array<ArrayBuffer> {
+  const out = new Uint8Array(5 + body.byteLength);
+  new DataView(out.buffer).setUint32(1, body.byteLength);
+  out.set(body, 5);
+  return out;
+}
+
+/**
+ * The one message of a unary response body. A body with no bytes and no status in the headers
+ * is reported as on the streaming path: fetch cannot read trailers, so OK and an error cannot
+ * be told apart there.
+ */
+async function readUnaryMessage<O extends DescMessage>(
+  schema: O,
+  bytes: Uint8Array,
+  headers: Headers,
+): Promise<MessageShape<O>> {
+  if (bytes.byteLength === 0) {
+    throw headers.has("grpc-status")
+      ? new ConnectError(
+        "protocol error: missing output message for unary method",
+        Code.Unimplemented,
+      )
+      : new ConnectError(
+        "the server sent its status in HTTP/2 trailers, which fetch cannot read",
+        Code.Unknown,
+      );
+  }
+  if (bytes.byteLength < 5) {
+    throw new ConnectError("protocol error: incomplete envelope", Code.InvalidArgument);
+  }
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const length = view.getUint32(1);
+  if (bytes.byteLength !== 5 + length) {
+    throw new ConnectError(
+      bytes.byteLength < 5 + length
+        ? "protocol error: incomplete envelope"
+        : "protocol error: received extra output message for unary method",
+      bytes.byteLength < 5 + length ? Code.InvalidArgument : Code.Unimplemented,
+    );
+  }
+  let body = bytes.subarray(5);
+  if ((bytes[0] & 1) !== 0) {
+    const encoding = headers.get("grpc-encoding");
+    if (encoding !== compressionGzipWeb.name) {
+      throw new ConnectError(
+        `protocol error: received compressed output without grpc-encoding (${encoding})`,
+        Code.Internal,
+      );
+    }
+    body = await compressionGzipWeb.decompress(body, READ_MAX_BYTES);
+  }
+  try {
+    return fromBinary(schema, body);
+  } catch (e) {
+    throw new ConnectError(
+      `parse binary: ${(e as Error).message}`,
+      Code.Internal,
+      undefined,
+      undefined,
+      e,
+    );
+  }
 }
 
 const MAX_ATTEMPTS = 3;
@@ -381,3 +588,6 @@ export const compressionGzipWeb: Compression = {
     return out;
   },
 };
+
+/** Response encodings the native stack accepts. */
+const ACCEPT_COMPRESSION: Compression[] = [compressionGzipWeb];

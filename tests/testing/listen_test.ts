@@ -174,3 +174,70 @@ for (const [name, stack] of [["node:http2", nodeStack], ["native fetch", nativeS
     }
   });
 }
+
+/** One raw HTTP/2 request to the listener, for what no gRPC client would send. */
+async function rawRequest(
+  hostPort: string,
+  path: string,
+  init: { contentType: string; body: Uint8Array },
+): Promise<{ status: number; grpcStatus: string | null; grpcMessage: string | null }> {
+  using client = Deno.createHttpClient({ http1: false, http2: true });
+  const res = await fetch(`http://${hostPort}${path}`, {
+    method: "POST",
+    headers: { "content-type": init.contentType },
+    body: init.body as Uint8Array<ArrayBuffer>,
+    client,
+  });
+  await res.body?.cancel();
+  return {
+    status: res.status,
+    grpcStatus: res.headers.get("grpc-status"),
+    grpcMessage: res.headers.get("grpc-message"),
+  };
+}
+
+Deno.test("MockEngine.listen() answers UNIMPLEMENTED for a method it does not serve", async () => {
+  await using engine = new MockEngine();
+  await using server = await engine.listen();
+  const res = await rawRequest(server.hostPort, "/Dispatcher/NoSuchMethod", {
+    contentType: "application/grpc",
+    body: new Uint8Array([0, 0, 0, 0, 0]),
+  });
+  assert.deepEqual(res, {
+    status: 200,
+    grpcStatus: String(Code.Unimplemented),
+    grpcMessage: "/Dispatcher/NoSuchMethod is not implemented",
+  });
+});
+
+Deno.test("MockEngine.listen() refuses compressed requests and non-gRPC content", async () => {
+  await using engine = new MockEngine();
+  await using server = await engine.listen();
+  const compressed = await rawRequest(server.hostPort, "/Dispatcher/GetVersion", {
+    contentType: "application/grpc",
+    body: new Uint8Array([1, 0, 0, 0, 0]),
+  });
+  assert.deepEqual(compressed, {
+    status: 200,
+    grpcStatus: String(Code.Unimplemented),
+    grpcMessage: "compressed request messages are not supported",
+  });
+  const json = await rawRequest(server.hostPort, "/Dispatcher/GetVersion", {
+    contentType: "application/json",
+    body: new TextEncoder().encode("{}"),
+  });
+  assert.equal(json.status, 415);
+  // Neither reached the engine as a call.
+  assert.deepEqual(engine.rpcLog(), []);
+});
+
+Deno.test("MockEngine.listen() answers INVALID_ARGUMENT for a body cut inside a message", async () => {
+  await using engine = new MockEngine();
+  await using server = await engine.listen();
+  const res = await rawRequest(server.hostPort, "/Dispatcher/GetVersion", {
+    contentType: "application/grpc",
+    body: new Uint8Array([0, 0, 0, 0, 9, 1, 2]),
+  });
+  assert.equal(res.grpcStatus, String(Code.InvalidArgument));
+  assert.equal(res.grpcMessage, "expected exactly one request message");
+});

@@ -64,7 +64,9 @@ export interface TestServer extends AsyncDisposable {
 
 /**
  * Behaviour of the test methods, driven by the request:
- * - `Dispatcher/GetVersion` (unary): header `x-test-error: <code>` makes it fail with that code.
+ * - `Dispatcher/GetVersion` (unary): header `x-test-error: <code>` makes it fail with that code;
+ *   `x-test-hold` makes it wait for the client to go away; `x-test-version-length: N` answers a
+ *   version of N characters (gzip-compressed above 1 KiB when the client accepts it).
  * - `Dispatcher/ListenV2` (server stream), `workerId`: `count:N` sends N actions;
  *   `fail:N:<code>` sends N then fails; `hold` sends one then waits for the client to go away.
  * - `v1.V1Dispatcher/ListenForDurableEvent` (bidi): echoes each request as a DurableEvent whose
@@ -82,7 +84,20 @@ function routes(events: ServerEvent[], notify: () => void) {
         log({ kind: "call", method: "GetVersion", authorization });
         const code = ctx.requestHeader.get("x-test-error");
         if (code !== null) throw new ConnectError("requested failure", Number(code) as Code);
-        return create(GetVersionResponseSchema, { version: "v0.0.0-test" });
+        if (ctx.requestHeader.has("x-test-hold")) {
+          return new Promise<never>((_, reject) => {
+            const gone = () => {
+              log({ kind: "abort", method: "GetVersion", authorization });
+              reject(ConnectError.from(ctx.signal.reason));
+            };
+            if (ctx.signal.aborted) gone();
+            else ctx.signal.addEventListener("abort", gone, { once: true });
+          });
+        }
+        const size = Number(ctx.requestHeader.get("x-test-version-length") ?? 0);
+        return create(GetVersionResponseSchema, {
+          version: size > 0 ? "v".repeat(size) : "v0.0.0-test",
+        });
       },
       async *listenV2(req, ctx) {
         const authorization = ctx.requestHeader.get("authorization");

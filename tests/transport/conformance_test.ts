@@ -140,6 +140,41 @@ for (const stack of ["native", "node"] as const) {
       assert.equal((await h.dispatcher.getVersion({})).version, "v0.0.0-test");
     });
 
+    Deno.test(`createGrpcTransport() ends a unary call at its deadline ${on}`, async () => {
+      await using h = await harness(stack, security);
+      const err = await rejection(
+        h.dispatcher.getVersion({}, { timeoutMs: 200, headers: { "x-test-hold": "1" } }),
+      );
+      assert.equal(err.code, Code.DeadlineExceeded);
+      // The server learns that the client gave up, so its handler does not hang on.
+      await h.server.waitFor((e) => e.kind === "abort" && e.method === "GetVersion");
+    });
+
+    Deno.test(`createGrpcTransport() cancels a unary call on abort ${on}`, async () => {
+      await using h = await harness(stack, security);
+      const abort = new AbortController();
+      const call = h.dispatcher.getVersion({}, {
+        signal: abort.signal,
+        headers: { "x-test-hold": "1" },
+      });
+      await h.server.waitFor((e) => e.kind === "call" && e.method === "GetVersion");
+      abort.abort();
+      const err = await rejection(call);
+      assert.equal(err.code, Code.Canceled);
+      await h.server.waitFor((e) => e.kind === "abort" && e.method === "GetVersion");
+    });
+
+    Deno.test(`createGrpcTransport() decodes a gzip-compressed unary response ${on}`, async () => {
+      await using h = await harness(stack, security);
+      let encoding: string | null = null;
+      const res = await h.dispatcher.getVersion({}, {
+        headers: { "x-test-version-length": "20000" },
+        onHeader: (hd) => (encoding = hd.get("grpc-encoding")),
+      });
+      assert.equal(encoding, "gzip");
+      assert.equal(res.version, "v".repeat(20_000));
+    });
+
     Deno.test(`createGrpcTransport() streams server messages in order ${on}`, async () => {
       await using h = await harness(stack, security);
       const actions = await collect(h.dispatcher.listenV2({ workerId: "count:5" }));
