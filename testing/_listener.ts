@@ -7,8 +7,9 @@
 // capped what a benchmark could show of the SDKs on the other end. What a client sees is the
 // same gRPC: length-prefixed protobuf messages, the status in trailers, and an error before any
 // message as a Trailers-Only response (status in the headers), as grpc-go answers.
-// Not served: compressed requests (no SDK sends them by default; answered UNIMPLEMENTED), other
-// protocols than gRPC (answered 415), and server-side deadlines (clients keep their own).
+// Requests compressed with gzip or deflate are read (grpc-js clients such as the official SDK
+// send gzip); responses go out uncompressed. Not served: other protocols than gRPC (answered
+// 415) and server-side deadlines (clients keep their own).
 
 import * as http2 from "node:http2";
 import type { AddressInfo } from "node:net";
@@ -163,12 +164,13 @@ function serveCall(
   };
   const { method, handler } = route;
   const reader = new EnvelopeReader();
+  const encoding = requestHeader.get("grpc-encoding") ?? undefined;
   if (method.methodKind === "unary" || method.methodKind === "server_streaming") {
     stream.on("data", (chunk: Uint8Array) => reader.push(chunk));
-    stream.once("end", () => {
+    stream.once("end", async () => {
       let request;
       try {
-        request = singleRequest(method.input, reader);
+        request = await singleRequest(method.input, reader, encoding);
       } catch (err) {
         response.fail(err);
         return;
@@ -189,7 +191,7 @@ function serveCall(
   }
   // Client and bidi streaming: the handler reads requests as they arrive.
   const abort = new AbortController();
-  const requests = new RequestQueue(method.input);
+  const requests = new RequestQueue(method.input, encoding);
   stream.on("data", (chunk: Uint8Array) => {
     reader.push(chunk);
     try {
@@ -253,7 +255,41 @@ function encode(schema: DescMessage, message: unknown): Uint8Array {
   return out;
 }
 
-function decode(schema: DescMessage, body: Uint8Array): unknown {
+/** One request message as it came: the compressed flag and the bytes. */
+interface Envelope {
+  compressed: boolean;
+  body: Uint8Array;
+}
+
+/** Request encodings the listener reads (the official SDK's grpc-js sends gzip). */
+const DECOMPRESSORS: Record<string, CompressionFormat> = { gzip: "gzip", deflate: "deflate" };
+
+async function decode(
+  schema: DescMessage,
+  envelope: Envelope,
+  encoding: string | undefined,
+): Promise<unknown> {
+  let body = envelope.body;
+  if (envelope.compressed) {
+    const format = DECOMPRESSORS[encoding ?? ""];
+    if (format === undefined) {
+      throw new ConnectError(
+        `compressed request messages in grpc-encoding ${JSON.stringify(encoding ?? "identity")}` +
+          ` are not supported (gzip and deflate are)`,
+        Code.Unimplemented,
+      );
+    }
+    try {
+      const stream = new Blob([body as Uint8Array<ArrayBuffer>]).stream()
+        .pipeThrough(new DecompressionStream(format));
+      body = new Uint8Array(await new Response(stream).arrayBuffer());
+    } catch (err) {
+      throw new ConnectError(
+        `cannot decompress a ${encoding} request message: ${(err as Error).message}`,
+        Code.InvalidArgument,
+      );
+    }
+  }
   try {
     return fromBinary(schema, body);
   } catch (err) {
@@ -264,12 +300,16 @@ function decode(schema: DescMessage, body: Uint8Array): unknown {
   }
 }
 
-function singleRequest(schema: DescMessage, reader: EnvelopeReader): unknown {
-  const body = reader.next();
-  if (body === undefined || reader.next() !== undefined || reader.leftover() !== undefined) {
+function singleRequest(
+  schema: DescMessage,
+  reader: EnvelopeReader,
+  encoding: string | undefined,
+): Promise<unknown> {
+  const envelope = reader.next();
+  if (envelope === undefined || reader.next() !== undefined || reader.leftover() !== undefined) {
     throw new ConnectError("expected exactly one request message", Code.InvalidArgument);
   }
-  return decode(schema, body);
+  return decode(schema, envelope, encoding);
 }
 
 /** Splits the request body into gRPC messages (a flag byte, a 4-byte length, the bytes). */
@@ -288,17 +328,14 @@ class EnvelopeReader {
   }
 
   /** The next whole message, or undefined until more bytes arrive. */
-  next(): Uint8Array | undefined {
+  next(): Envelope | undefined {
     const buffer = this.#buffer;
     if (buffer.length < 5) return undefined;
     const view = new DataView(buffer.buffer, buffer.byteOffset, buffer.byteLength);
     const length = view.getUint32(1);
     if (buffer.length < 5 + length) return undefined;
-    if ((buffer[0] & 1) !== 0) {
-      throw new ConnectError("compressed request messages are not supported", Code.Unimplemented);
-    }
     this.#buffer = buffer.subarray(5 + length);
-    return buffer.subarray(5, 5 + length);
+    return { compressed: (buffer[0] & 1) !== 0, body: buffer.subarray(5, 5 + length) };
   }
 
   /** An error when the body ended inside a message. */
@@ -312,16 +349,18 @@ class EnvelopeReader {
 /** The requests of a client or bidi stream, as the async iterable a handler reads. */
 class RequestQueue implements AsyncIterable<unknown> {
   #schema: DescMessage;
-  #bodies: Uint8Array[] = [];
+  #encoding: string | undefined;
+  #bodies: Envelope[] = [];
   #done = false;
   #error: unknown;
   #wake: (() => void) | undefined;
 
-  constructor(schema: DescMessage) {
+  constructor(schema: DescMessage, encoding: string | undefined) {
     this.#schema = schema;
+    this.#encoding = encoding;
   }
 
-  push(body: Uint8Array): void {
+  push(body: Envelope): void {
     if (this.#done) return;
     this.#bodies.push(body);
     this.#wakeUp();
@@ -338,7 +377,7 @@ class RequestQueue implements AsyncIterable<unknown> {
     for (;;) {
       const body = this.#bodies.shift();
       if (body !== undefined) {
-        yield decode(this.#schema, body);
+        yield await decode(this.#schema, body, this.#encoding);
         continue;
       }
       if (this.#done) {

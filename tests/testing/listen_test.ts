@@ -179,12 +179,15 @@ for (const [name, stack] of [["node:http2", nodeStack], ["native fetch", nativeS
 async function rawRequest(
   hostPort: string,
   path: string,
-  init: { contentType: string; body: Uint8Array },
+  init: { contentType: string; body: Uint8Array; encoding?: string; authorization?: string },
 ): Promise<{ status: number; grpcStatus: string | null; grpcMessage: string | null }> {
   using client = Deno.createHttpClient({ http1: false, http2: true });
+  const headers: Record<string, string> = { "content-type": init.contentType };
+  if (init.encoding !== undefined) headers["grpc-encoding"] = init.encoding;
+  if (init.authorization !== undefined) headers.authorization = init.authorization;
   const res = await fetch(`http://${hostPort}${path}`, {
     method: "POST",
-    headers: { "content-type": init.contentType },
+    headers,
     body: init.body as Uint8Array<ArrayBuffer>,
     client,
   });
@@ -210,24 +213,49 @@ Deno.test("MockEngine.listen() answers UNIMPLEMENTED for a method it does not se
   });
 });
 
-Deno.test("MockEngine.listen() refuses compressed requests and non-gRPC content", async () => {
-  await using engine = new MockEngine();
+Deno.test("MockEngine.listen() reads gzip-compressed requests, as grpc-js sends them", async () => {
+  await using engine = new MockEngine({ version: "v0.79.0" });
   await using server = await engine.listen();
-  const compressed = await rawRequest(server.hostPort, "/Dispatcher/GetVersion", {
+  // An empty GetVersionRequest, gzip-compressed, behind a flagged envelope.
+  const gzipped = new Uint8Array(
+    await new Response(
+      new Blob([new Uint8Array(0)]).stream().pipeThrough(new CompressionStream("gzip")),
+    ).arrayBuffer(),
+  );
+  const body = new Uint8Array(5 + gzipped.length);
+  body[0] = 1;
+  new DataView(body.buffer).setUint32(1, gzipped.length);
+  body.set(gzipped, 5);
+  const ok = await rawRequest(server.hostPort, "/Dispatcher/GetVersion", {
     contentType: "application/grpc",
-    body: new Uint8Array([1, 0, 0, 0, 0]),
+    encoding: "gzip",
+    authorization: `bearer ${engine.token}`,
+    body,
   });
-  assert.deepEqual(compressed, {
+  assert.equal(ok.grpcStatus, null); // a message, then the status in trailers
+  assert.equal(ok.status, 200);
+  const refused = await rawRequest(server.hostPort, "/Dispatcher/GetVersion", {
+    contentType: "application/grpc",
+    encoding: "snappy",
+    body,
+  });
+  assert.deepEqual(refused, {
     status: 200,
     grpcStatus: String(Code.Unimplemented),
-    grpcMessage: "compressed request messages are not supported",
+    grpcMessage: 'compressed request messages in grpc-encoding "snappy" are not supported' +
+      " (gzip and deflate are)",
   });
+  assert.deepEqual(engine.rpcLog(), [{ method: "GetVersion" }]);
+});
+
+Deno.test("MockEngine.listen() answers 415 to anything but gRPC", async () => {
+  await using engine = new MockEngine();
+  await using server = await engine.listen();
   const json = await rawRequest(server.hostPort, "/Dispatcher/GetVersion", {
     contentType: "application/json",
     body: new TextEncoder().encode("{}"),
   });
   assert.equal(json.status, 415);
-  // Neither reached the engine as a call.
   assert.deepEqual(engine.rpcLog(), []);
 });
 
