@@ -100,6 +100,7 @@ export async function startListener(
   // Raw sockets too: a TLS socket can outlive its session, and server.close() waits for it.
   const sockets = new Set<{ destroy(): void; once(e: "close", f: () => void): void }>();
   server.on("connection", (socket) => {
+    socket.setNoDelay(true);
     sockets.add(socket);
     socket.once("close", () => sockets.delete(socket));
   });
