@@ -392,16 +392,28 @@ async function measureLogs(
   const deadline = t0 + 150_000;
   const done = await until(() => runFinished(engine, ref.id), deadline, 5);
   const taskRunId = engine.taskRuns(ref.id)[0]?.id;
+  // Our SDK merges a backlog of lines into rows joined with "\n" (the official SDK's rows hold
+  // one line each, without a newline): count and check lines, not rows.
+  const linesOf = (id: string) => engine.logs(id).flatMap((l) => l.message.split("\n"));
+  // Polled every 10 ms while the engine serves the run: counts without splitting.
+  const lineCount = (id: string) => {
+    let count = 0;
+    for (const { message } of engine.logs(id)) {
+      for (let at = -1; (at = message.indexOf("\n", at + 1)) !== -1;) count++;
+      count++;
+    }
+    return count;
+  };
   // A task may report its result before its lines landed (the official SDK does not wait).
   const all = done && taskRunId !== undefined &&
-    await until(() => engine.logs(taskRunId).length >= n, deadline, 10);
+    await until(() => lineCount(taskRunId) >= n, deadline, 10);
   const elapsed = performance.now() - t0;
   if (!all) {
     note(`logs (${suffix}): the engine did not hold all ${n} lines within 150 s`);
     return { rate: null, inOrder: false };
   }
-  const lines = engine.logs(taskRunId);
-  const inOrder = lines.length === n && lines.every((l, i) => l.message === `line ${i}`);
+  const lines = linesOf(taskRunId);
+  const inOrder = lines.length === n && lines.every((line, i) => line === `line ${i}`);
   if (!inOrder) note(`logs (${suffix}): the engine holds the lines out of order`);
   return { rate: n / (elapsed / 1000), inOrder };
 }

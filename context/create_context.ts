@@ -13,8 +13,11 @@ export type LogLevel = "DEBUG" | "INFO" | "WARN" | "ERROR";
  * sees the worker, the client or the transport.
  */
 export interface TaskRunPort {
-  /** Queues a log line; settles when delivered, rejects when delivery failed for good. */
-  putLog(message: string, level: LogLevel): Promise<void>;
+  /**
+   * Queues a log line; settles when delivered, rejects when delivery failed for good. A
+   * `structured` line (one JSON document, from `ctx.log(object)`) is never merged with others.
+   */
+  putLog(message: string, level: LogLevel, options?: { structured?: boolean }): Promise<void>;
   /** Queues a stream chunk with its per-attempt index; settles when delivered. */
   putStream(data: Uint8Array, eventIndex: number): Promise<void>;
   /** `RefreshTimeout` with a duration in the engine's form. */
@@ -175,6 +178,7 @@ export function createContext<I = JsonObject, L = unknown>(
 
     log(line: string | JsonObject, logOptions?: LogOptions): Promise<void> {
       let text: string;
+      const structured = typeof line !== "string";
       if (typeof line === "string") text = line;
       else if (isPlainJsonObject(line)) {
         try {
@@ -198,7 +202,7 @@ export function createContext<I = JsonObject, L = unknown>(
           }`,
         );
       }
-      const sent = port.putLog(truncateLogLine(text), level);
+      const sent = port.putLog(truncateLogLine(text), level, { structured });
       return logOptions?.raiseOnError ? sent : sent.catch(() => {});
     },
 

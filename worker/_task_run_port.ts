@@ -41,14 +41,18 @@ export function engineTaskRunPort(options: EngineTaskRunPortOptions): TaskRunPor
     warn(`a ${what} of task run ${id} was not delivered: ${messageOf(err)}`);
   const smallRetry = { attempts: 3, baseMs: 200, maxMs: 2_000, signal };
   return {
-    putLog(message: string, level: LogLevel): Promise<void> {
+    putLog(
+      message: string,
+      level: LogLevel,
+      lineOptions?: { structured?: boolean },
+    ): Promise<void> {
       const sent = logSender.putLog(attemptKey, {
         taskRunExternalId: id,
         createdAt: new Date(),
         message,
         level,
         taskRetryCount: action.retryCount,
-      });
+      }, lineOptions);
       sent.catch(warnLost("log line"));
       return sent;
     },
