@@ -608,9 +608,34 @@ export class EngineCore {
   /** Forgets a listen stream after it ended. */
   closeListen(workerId: string, stream: ListenStream): void {
     const worker = this.#workers.get(workerId);
+    const undelivered = stream.queue.undelivered();
     if (!worker) return;
     worker.streams = worker.streams.filter((s) => s !== stream);
     this.activity++;
+    // An assignment the stream never carried did not reach the worker: it goes back to the
+    // queue rather than running on nobody until its timeout.
+    for (const action of undelivered) {
+      if (action.actionType !== ActionType.START_STEP_RUN) continue;
+      const task = this.#tasks.get(action.taskRunExternalId);
+      if (
+        task === undefined || task.status !== "RUNNING" || task.workerId !== workerId ||
+        task.retryCount !== action.retryCount
+      ) continue;
+      this.#requeue(
+        task,
+        `its assignment was not delivered before worker ${workerId}'s stream closed`,
+      );
+    }
+    this.#flush();
+  }
+
+  /** Puts a task that never reached its worker back in the queue, as the engine does. */
+  #requeue(task: TaskRun, why: string): void {
+    this.note(`task ${task.id} (${task.def.readableId}) goes back to the queue: ${why}`);
+    this.clock.cancel(task.timers.timeout);
+    this.#freeSlot(task);
+    task.workerId = undefined;
+    this.#enqueue(task);
   }
 
   heartbeat(workerId: string): void {
@@ -647,7 +672,7 @@ export class EngineCore {
   }
 
   #isLive(w: WorkerState): boolean {
-    const stream = w.streams.at(-1);
+    const stream = openStream(w);
     if (!stream || w.unsubscribed) return false;
     if (stream.version === "v1") return true;
     const last = Math.max(w.lastHeartbeatWall ?? -Infinity, w.listenerEstablishedWall ?? -Infinity);
@@ -1548,19 +1573,35 @@ export class EngineCore {
       this.#queue.sort((a, b) => b.run.priority - a.run.priority || a.enqueueSeq - b.enqueueSeq);
       this.#queueUnsorted = false;
     }
+    // A busy queue is mostly tasks waiting for a slot: once no live worker has a free unit of
+    // any slot type, nothing later in the queue can be assigned either, so the pass stops.
     const blocked = new Set<TaskDef>();
-    let assigned = false;
-    for (const task of this.#queue) {
+    const queue = this.#queue;
+    for (const task of queue) {
       if (task.status !== "QUEUED" || blocked.has(task.def)) continue;
       const worker = this.#pickWorker(task);
       if (worker) {
         this.#assign(task, worker);
-        assigned = true;
       } else {
         blocked.add(task.def);
+        if (!this.#anyFreeSlot()) break;
       }
     }
-    if (assigned) this.#queue = this.#queue.filter((t) => t.status === "QUEUED");
+    // Assigned tasks sit at the front of a first-in, first-out queue: drop that prefix. Others
+    // that left the queue are skipped above and dropped at the next sort.
+    let done = 0;
+    while (done < queue.length && queue[done].status !== "QUEUED") done++;
+    if (done > 0) queue.splice(0, done);
+  }
+
+  #anyFreeSlot(): boolean {
+    for (const w of this.#workers.values()) {
+      if (!this.#isLive(w)) continue;
+      for (const [type, units] of Object.entries(w.slotConfig)) {
+        if (units - (w.used[type] ?? 0) > 0) return true;
+      }
+    }
+    return false;
   }
 
   #pickWorker(task: TaskRun): WorkerState | undefined {
@@ -1613,11 +1654,15 @@ export class EngineCore {
   }
 
   #send(worker: WorkerState, task: TaskRun, type: ActionType): void {
-    const stream = worker.streams.at(-1);
+    const stream = openStream(worker);
     if (!stream) {
-      this.note(
-        `dropped ${ActionType[type]} for task ${task.id}: worker ${worker.id} has no stream`,
-      );
+      if (type === ActionType.START_STEP_RUN) {
+        this.#requeue(task, `worker ${worker.id} has no open stream`);
+      } else {
+        this.note(
+          `dropped ${ActionType[type]} for task ${task.id}: worker ${worker.id} has no stream`,
+        );
+      }
       return;
     }
     const run = task.run;
@@ -1774,4 +1819,12 @@ function deriveRunStatus(statuses: RunStatus[]): RunStatus {
   if (unique.has(RunStatus.FAILED)) return RunStatus.FAILED;
   if (unique.has(RunStatus.RUNNING) || unique.has(RunStatus.QUEUED)) return RunStatus.RUNNING;
   return RunStatus.CANCELLED;
+}
+
+/** The stream a worker gets its actions on: its newest one that is still open. */
+function openStream(worker: WorkerState): ListenStream | undefined {
+  for (let i = worker.streams.length - 1; i >= 0; i--) {
+    if (!worker.streams[i].queue.closed) return worker.streams[i];
+  }
+  return undefined;
 }

@@ -35,7 +35,7 @@ export interface CallContext {
 
 /** One RPC handler: a promise for unary calls, an async iterable for streaming ones. */
 // deno-lint-ignore no-explicit-any
-type Handler = (request: any, ctx: CallContext) => unknown;
+export type Handler = (request: any, ctx: CallContext) => unknown;
 
 /**
  * Where services register their handlers: a Connect router (the in-memory transport) or this
@@ -52,17 +52,14 @@ export interface RunningListener {
   close(): Promise<void>;
 }
 
-interface Route {
+/** One served method and its handler. */
+export interface Route {
   method: DescMethod;
   handler: Handler;
 }
 
-/** Starts a listener on 127.0.0.1 (`port` 0 picks a free one), TLS when `tls` is given. */
-export async function startListener(
-  routes: (registry: ServiceRegistry) => void,
-  port: number,
-  tls: { cert: string; key: string } | undefined,
-): Promise<RunningListener> {
+/** The handlers `routes` registers, by request path (`/<service type name>/<method>`). */
+export function collectRoutes(routes: (registry: ServiceRegistry) => void): Map<string, Route> {
   const table = new Map<string, Route>();
   routes({
     service(service, implementation) {
@@ -78,6 +75,16 @@ export async function startListener(
       }
     },
   });
+  return table;
+}
+
+/** Starts a listener on 127.0.0.1 (`port` 0 picks a free one), TLS when `tls` is given. */
+export async function startListener(
+  routes: (registry: ServiceRegistry) => void,
+  port: number,
+  tls: { cert: string; key: string } | undefined,
+): Promise<RunningListener> {
+  const table = collectRoutes(routes);
   const streams = new Set<http2.ServerHttp2Stream>();
   const server = tls
     ? http2.createSecureServer({ cert: tls.cert, key: tls.key, allowHTTP1: false })
@@ -185,7 +192,14 @@ function serveCall(
       } else {
         const abort = new AbortController();
         stream.once("close", () => abort.abort());
-        respondStream(response, method, handler(request, { requestHeader, signal: abort.signal }));
+        let messages;
+        try {
+          messages = handler(request, { requestHeader, signal: abort.signal });
+        } catch (err) {
+          response.fail(err);
+          return;
+        }
+        respondStream(response, method, messages);
       }
     });
     return;
@@ -207,7 +221,14 @@ function serveCall(
     requests.end();
     abort.abort();
   });
-  const result = handler(requests, { requestHeader, signal: abort.signal });
+  let result;
+  try {
+    result = handler(requests, { requestHeader, signal: abort.signal });
+  } catch (err) {
+    requests.end();
+    response.fail(err);
+    return;
+  }
   if (method.methodKind === "client_streaming") {
     respondUnary(response, method, () => result);
   } else {

@@ -294,37 +294,44 @@ export class ServiceState {
     });
   }
 
-  async *#listen(
+  // Streaming handlers do their engine work when called, as the engine does when a call arrives,
+  // and return the messages to come. A client that goes away closes the stream even if it never
+  // read from it.
+  #listen(
     method: string,
     version: "v1" | "v2",
     workerId: string,
     ctx: CallContext,
-  ): AsyncGenerator<AssignedAction> {
+  ): AsyncIterable<AssignedAction> {
     const entry = this.begin(method, ctx, { workerId });
-    let stream;
+    const core = this.core;
+    let stream: ReturnType<EngineCore["openListen"]>;
     try {
-      stream = this.core.openListen(workerId, version);
+      stream = core.openListen(workerId, version);
     } catch (err) {
       this.fail(entry, err);
       throw err;
     }
-    try {
-      yield* stream.queue.drain(ctx.signal);
-    } finally {
-      this.core.closeListen(workerId, stream);
-    }
+    const close = onceClosed(ctx.signal, () => core.closeListen(workerId, stream));
+    return (async function* () {
+      try {
+        yield* stream.queue.drain(ctx.signal);
+      } finally {
+        close();
+      }
+    })();
   }
 
-  async *#listenDurable(
+  #listenDurable(
     requests: AsyncIterable<ListenForDurableEventRequest>,
     ctx: CallContext,
-  ): AsyncGenerator<DurableEvent> {
+  ): AsyncIterable<DurableEvent> {
     this.begin("ListenForDurableEvent", ctx);
     const core = this.core;
     const stream = core.openDurableStream();
     // The engine reads subscriptions while it writes events; the stream ends when the client
     // closes its side (as the engine does on EOF).
-    const reader = (async () => {
+    void (async () => {
       try {
         for await (const req of requests) {
           this.log.push({
@@ -338,13 +345,30 @@ export class ServiceState {
         stream.queue.end();
       }
     })();
-    try {
-      yield* stream.queue.drain(ctx.signal);
-    } finally {
-      core.closeDurableStream(stream);
-      // When the response side ends first (engine closed, dropStreams), Connect ends the
-      // request side too, so the reader finishes on its own.
-      void reader;
-    }
+    const close = onceClosed(ctx.signal, () => core.closeDurableStream(stream));
+    return (async function* () {
+      try {
+        yield* stream.queue.drain(ctx.signal);
+      } finally {
+        close();
+      }
+    })();
   }
+}
+
+/**
+ * Runs `close` once: when the call's signal aborts (the client went away, even before reading)
+ * or when the returned function is called (the stream ended).
+ */
+function onceClosed(signal: AbortSignal, close: () => void): () => void {
+  let closed = false;
+  const run = () => {
+    if (closed) return;
+    closed = true;
+    signal.removeEventListener("abort", run);
+    close();
+  };
+  if (signal.aborted) run();
+  else signal.addEventListener("abort", run, { once: true });
+  return run;
 }

@@ -7,6 +7,7 @@ export class StreamQueue<T> {
   #items: T[] = [];
   #waiter: (() => void) | undefined;
   #done = false;
+  #aborted = false;
   #error: unknown = undefined;
   /** Whether the queue was ended (by `end`, or because the client went away). */
   get closed(): boolean {
@@ -32,19 +33,32 @@ export class StreamQueue<T> {
     this.#wake();
   }
 
-  /** Drops queued messages and ends at once, with `error` if given. */
+  /**
+   * Ends at once, with `error` if given: queued messages are not delivered and stay for
+   * {@link undelivered}.
+   */
   abort(error?: unknown): void {
-    this.#items = [];
+    this.#aborted = true;
     this.end(error);
+  }
+
+  /** Takes the messages that were queued and never delivered (once the queue ended). */
+  undelivered(): T[] {
+    const items = this.#items;
+    this.#items = [];
+    return items;
   }
 
   /** Yields messages until the queue ends or `signal` aborts. */
   async *drain(signal: AbortSignal): AsyncGenerator<T> {
     const onAbort = () => this.abort();
-    signal.addEventListener("abort", onAbort, { once: true });
+    // A client can give up before its handler runs: the signal is aborted already then, and
+    // no abort event will come.
+    if (signal.aborted) onAbort();
+    else signal.addEventListener("abort", onAbort, { once: true });
     try {
       for (;;) {
-        if (this.#items.length > 0) {
+        if (this.#items.length > 0 && !this.#aborted) {
           yield this.#items.shift()!;
           continue;
         }
@@ -57,7 +71,7 @@ export class StreamQueue<T> {
     } finally {
       signal.removeEventListener("abort", onAbort);
       this.#done = true;
-      this.#items = [];
+      this.#aborted = true;
     }
   }
 

@@ -1,4 +1,4 @@
-import { createRouterTransport, type Transport } from "@connectrpc/connect";
+import type { Transport } from "@connectrpc/connect";
 import { resolveConfig } from "../transport/config.ts";
 import { parseDuration } from "../transport/duration.ts";
 import { authInterceptor } from "../transport/grpc_transport.ts";
@@ -7,6 +7,7 @@ import type { DurationInput, JsonObject } from "../transport/types.ts";
 import { createClientFromTransport, type HatchetClient } from "../worker/client.ts";
 import { EngineCore, type TaskRunInfo, type TaskStatus, type WorkerInfo } from "./_engine.ts";
 import { startListener } from "./_listener.ts";
+import { createMemoryTransport } from "./_memory_transport.ts";
 import {
   createPushEndpoint,
   type PushDelivery,
@@ -343,9 +344,10 @@ export class MockEngine implements AsyncDisposable {
    */
   transport(options?: { token?: string }): Transport {
     const token = options?.token ?? this.token;
-    return createRouterTransport((router) => this.#services.routes(router), {
-      transport: { interceptors: token === "" ? [] : [authInterceptor(token)] },
-    });
+    return createMemoryTransport(
+      (router) => this.#services.routes(router),
+      token === "" ? [] : [authInterceptor(token)],
+    );
   }
 
   /**

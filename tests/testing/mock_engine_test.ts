@@ -486,3 +486,67 @@ Deno.test("MockEngine updates worker labels and pushes events in bulk", async ()
     /BulkPush takes 1 to 1000 events, received 0/,
   );
 });
+
+Deno.test("MockEngine puts an assignment back in the queue when the stream closes before delivering it", async () => {
+  await using engine = new MockEngine();
+  const c = clientsOf(engine.transport());
+  await c.admin.putWorkflow({ name: "wf", tasks: [task("wf", "t")] });
+  const { workerId } = await c.dispatcher.register({
+    workerName: "w",
+    actions: ["wf:t"],
+    services: ["default"],
+    slotConfig: { default: 2 },
+  });
+  // A client that reads one action, then goes away without reading the second.
+  const abort = new AbortController();
+  const stream = c.dispatcher.listenV2({ workerId }, { signal: abort.signal })[
+    Symbol.asyncIterator
+  ]();
+  const firstRead = stream.next();
+  const read = await trigger(c, "wf", {});
+  const unread = await trigger(c, "wf", {});
+  assert.equal((await firstRead).value?.workflowRunId, read);
+  // (No settle() here: it would wait for the unread action to be delivered.)
+  assert.deepEqual(
+    engine.taskRuns().map((t) => [t.workflowRunId, t.status, t.workerId]),
+    [[read, "RUNNING", workerId], [unread, "RUNNING", workerId]],
+  );
+  abort.abort();
+  await assert.rejects(stream.next());
+  await engine.settle();
+  // The delivered one stays with its worker; the other goes back to the queue, slot freed.
+  assert.deepEqual(
+    engine.taskRuns().map((t) => [t.workflowRunId, t.status, t.workerId]),
+    [[read, "RUNNING", workerId], [unread, "QUEUED", undefined]],
+  );
+  assert.deepEqual(engine.workers()[0].usedSlots, { default: 1 });
+  assert.match(
+    engine.engineLog().at(-1)!,
+    /goes back to the queue: its assignment was not delivered before worker .*'s stream closed/,
+  );
+  // The next stream gets it, and the run completes.
+  const worker = await startWorker(engine, c, "w2", ["wf:t"]);
+  const action = await worker.next();
+  assert.equal(action.workflowRunId, unread);
+  await worker.complete(action, { ok: true });
+  assert.equal((await c.admin.getRunDetails({ externalId: unread })).status, RunStatus.COMPLETED);
+  await worker.close();
+});
+
+Deno.test("MockEngine never assigns to a stream it dropped, even before the client noticed", async () => {
+  await using engine = new MockEngine();
+  const c = clientsOf(engine.transport());
+  await c.admin.putWorkflow({ name: "wf", tasks: [task("wf", "t")] });
+  const worker = await startWorker(engine, c, "w", ["wf:t"]);
+  engine.dropStreams();
+  // Triggered in the same turn: the dropped stream is still listed, but closed.
+  const runId = await trigger(c, "wf", {});
+  assert.deepEqual(engine.taskRuns(runId).map((t) => t.status), ["QUEUED"]);
+  const ended = await worker.ended;
+  assert.ok(ended instanceof Error && /dropped the stream/.test(ended.message), String(ended));
+  const again = await startWorker(engine, c, "w-again", ["wf:t"]);
+  const action = await again.next();
+  assert.equal(action.workflowRunId, runId);
+  await again.complete(action, {});
+  await again.close();
+});

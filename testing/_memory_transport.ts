@@ -1,0 +1,223 @@
+// The in-memory transport of MockEngine (`engine.client`, `engine.transport()`): calls the
+// service handlers directly. Connect's router transport built web Headers, async-iterable chains
+// and an abort per call, which made an in-memory trigger cost the engine more than the run it
+// starts, and its streams let a message leave the engine's queue before the client took it, so
+// an assignment could vanish when a worker re-opened its stream. Here a streamed message counts
+// as delivered only once the client reads it; the rest stay queued when the client goes away.
+// Messages cross as bytes both ways, so neither side can mutate what the other holds, as over a
+// network, and a handler's error reaches the client as its code and message only.
+
+import {
+  create,
+  type DescMessage,
+  fromBinary,
+  isMessage,
+  type MessageInitShape,
+  type MessageShape,
+  toBinary,
+} from "@bufbuild/protobuf";
+import {
+  Code,
+  ConnectError,
+  createContextValues,
+  type Interceptor,
+  type StreamRequest,
+  type StreamResponse,
+  type Transport,
+  type UnaryRequest,
+  type UnaryResponse,
+} from "@connectrpc/connect";
+import { collectRoutes, type ServiceRegistry } from "./_listener.ts";
+
+/** A transport to `routes` in this process, running `interceptors` on every call. */
+export function createMemoryTransport(
+  routes: (registry: ServiceRegistry) => void,
+  interceptors: Interceptor[],
+): Transport {
+  const table = collectRoutes(routes);
+  return {
+    async stream(method, signal, _timeoutMs, header, input, contextValues) {
+      const path = `/${method.parent.typeName}/${method.name}`;
+      const route = table.get(path);
+      const inputSchema: DescMessage = method.input;
+      const outputSchema: DescMessage = method.output;
+      const send = async (req: StreamRequest): Promise<StreamResponse> => {
+        if (route === undefined) {
+          throw new ConnectError(`${path} is not implemented`, Code.Unimplemented);
+        }
+        if (req.signal.aborted) throw ConnectError.from(req.signal.reason, Code.Canceled);
+        // The handler's signal: aborts when the client does, and when the call ends.
+        const call = new AbortController();
+        const onAbort = () => call.abort(ConnectError.from(req.signal.reason, Code.Canceled));
+        req.signal.addEventListener("abort", onAbort, { once: true });
+        const requests = readUntilAborted(inputSchema, req.message, call.signal);
+        const ctx = { requestHeader: req.header, signal: call.signal };
+        // The handler runs now, as an engine handles a call when it arrives; its messages are
+        // read as the client asks for them.
+        let output: AsyncIterable<unknown>;
+        try {
+          if (method.methodKind === "server_streaming") {
+            const first = await requests.next();
+            if (first.done === true) {
+              throw new ConnectError("expected one request message", Code.InvalidArgument);
+            }
+            output = route.handler(first.value, ctx) as AsyncIterable<unknown>;
+          } else if (method.methodKind === "bidi_streaming") {
+            output = route.handler(requests, ctx) as AsyncIterable<unknown>;
+          } else {
+            const single = route.handler(requests, ctx);
+            output = (async function* () {
+              yield await single;
+            })();
+          }
+        } catch (err) {
+          req.signal.removeEventListener("abort", onAbort);
+          call.abort();
+          await requests.return();
+          const error = ConnectError.from(err);
+          throw new ConnectError(error.rawMessage, error.code);
+        }
+        async function* responses(): AsyncGenerator<MessageShape<DescMessage>> {
+          try {
+            for await (const message of output) yield copy(outputSchema, toMessage(message));
+            if (req.signal.aborted) throw ConnectError.from(req.signal.reason, Code.Canceled);
+          } catch (err) {
+            if (req.signal.aborted) throw ConnectError.from(req.signal.reason, Code.Canceled);
+            const error = ConnectError.from(err);
+            throw new ConnectError(error.rawMessage, error.code);
+          } finally {
+            req.signal.removeEventListener("abort", onAbort);
+            call.abort();
+            await requests.return();
+          }
+        }
+        return {
+          stream: true,
+          service: method.parent,
+          method,
+          header: new Headers(),
+          message: responses(),
+          trailer: new Headers(),
+        };
+      };
+      let next = send as Parameters<Interceptor>[0];
+      for (let i = interceptors.length - 1; i >= 0; i--) next = interceptors[i](next);
+      const response = await next({
+        stream: true,
+        service: method.parent,
+        method,
+        requestMethod: "POST",
+        url: `memory://engine${path}`,
+        header: new Headers(header),
+        contextValues: contextValues ?? createContextValues(),
+        message: normalize(inputSchema, input),
+        signal: signal ?? NEVER,
+      } as StreamRequest);
+      return response as StreamResponse<typeof method.input, typeof method.output>;
+    },
+    async unary(method, signal, _timeoutMs, header, input, contextValues) {
+      const path = `/${method.parent.typeName}/${method.name}`;
+      const inputSchema: DescMessage = method.input;
+      const outputSchema: DescMessage = method.output;
+      const route = table.get(path);
+      const send = async (req: UnaryRequest): Promise<UnaryResponse> => {
+        if (route === undefined) {
+          throw new ConnectError(`${path} is not implemented`, Code.Unimplemented);
+        }
+        if (req.signal.aborted) throw ConnectError.from(req.signal.reason, Code.Canceled);
+        const request = copy(inputSchema, req.message);
+        let output: unknown;
+        try {
+          output = await route.handler(request, { requestHeader: req.header, signal: req.signal });
+        } catch (err) {
+          // What the client of a real server sees: the code and message, nothing else.
+          const error = ConnectError.from(err);
+          throw new ConnectError(error.rawMessage, error.code);
+        }
+        const message = toMessage(output);
+        return {
+          stream: false,
+          service: method.parent,
+          method,
+          header: new Headers(),
+          message: copy(outputSchema, message),
+          trailer: new Headers(),
+        };
+      };
+      let next = send as Parameters<Interceptor>[0];
+      for (let i = interceptors.length - 1; i >= 0; i--) next = interceptors[i](next);
+      const response = await next({
+        stream: false,
+        service: method.parent,
+        method,
+        requestMethod: "POST",
+        url: `memory://engine${path}`,
+        header: new Headers(header),
+        contextValues: contextValues ?? createContextValues(),
+        message: isMessage(input, method.input) ? input : create(method.input, input),
+        signal: signal ?? NEVER,
+      } as UnaryRequest);
+      return response as UnaryResponse<typeof method.input, typeof method.output>;
+    },
+  };
+}
+
+const NEVER = new AbortController().signal;
+
+function toMessage(value: unknown): MessageShape<DescMessage> {
+  const message = value as MessageShape<DescMessage>;
+  if (typeof message?.$typeName !== "string") {
+    throw new TypeError(`Expected a message from the handler, received ${typeof value}`);
+  }
+  return message;
+}
+
+async function* normalize(
+  schema: DescMessage,
+  input: AsyncIterable<unknown>,
+): AsyncGenerator<MessageShape<DescMessage>> {
+  for await (const value of input) {
+    yield isMessage(value, schema) ? value : create(schema, value as MessageInitShape<DescMessage>);
+  }
+}
+
+/**
+ * The client's request messages as the handler reads them: copies, ending when `signal` aborts
+ * even while the client has nothing to send. `return()` ends the client's iterable too.
+ */
+function readUntilAborted(
+  schema: DescMessage,
+  source: AsyncIterable<unknown>,
+  signal: AbortSignal,
+): AsyncIterableIterator<unknown> & { return(): Promise<IteratorResult<unknown>> } {
+  const it = source[Symbol.asyncIterator]();
+  const ended: IteratorResult<unknown> = { done: true, value: undefined };
+  const aborted = new Promise<IteratorResult<unknown>>((resolve) => {
+    if (signal.aborted) resolve(ended);
+    else signal.addEventListener("abort", () => resolve(ended), { once: true });
+  });
+  let finished = false;
+  return {
+    [Symbol.asyncIterator]() {
+      return this;
+    },
+    async next() {
+      if (finished || signal.aborted) return ended;
+      const result = await Promise.race([it.next(), aborted]);
+      if (result.done === true) return ended;
+      return { done: false, value: copy(schema, result.value) };
+    },
+    return() {
+      if (!finished) {
+        finished = true;
+        // The client's iterable may be waiting for its next message: do not wait for it.
+        void it.return?.().catch(() => {});
+      }
+      return Promise.resolve(ended);
+    },
+  };
+}
+
+function copy(schema: DescMessage, message: unknown): MessageShape<DescMessage> {
+  return fromBinary(schema, toBinary(schema, message as MessageShape<DescMessage>));
+}
