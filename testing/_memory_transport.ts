@@ -192,10 +192,10 @@ function readUntilAborted(
 ): AsyncIterableIterator<unknown> & { return(): Promise<IteratorResult<unknown>> } {
   const it = source[Symbol.asyncIterator]();
   const ended: IteratorResult<unknown> = { done: true, value: undefined };
-  const aborted = new Promise<IteratorResult<unknown>>((resolve) => {
-    if (signal.aborted) resolve(ended);
-    else signal.addEventListener("abort", () => resolve(ended), { once: true });
-  });
+  // One waiter at a time, ended by the abort. (Racing each read against one long-lived "aborted"
+  // promise would leave a reaction on it per message: a leak on a stream of many requests.)
+  let waiting: ((result: IteratorResult<unknown>) => void) | undefined;
+  signal.addEventListener("abort", () => waiting?.(ended), { once: true });
   let finished = false;
   return {
     [Symbol.asyncIterator]() {
@@ -203,8 +203,12 @@ function readUntilAborted(
     },
     async next() {
       if (finished || signal.aborted) return ended;
-      const result = await Promise.race([it.next(), aborted]);
-      if (result.done === true) return ended;
+      const result = await new Promise<IteratorResult<unknown>>((resolve, reject) => {
+        waiting = resolve;
+        it.next().then(resolve, reject);
+      });
+      waiting = undefined;
+      if (result.done === true || signal.aborted) return ended;
       return { done: false, value: copy(schema, result.value) };
     },
     return() {
