@@ -2,8 +2,11 @@
 // rest of the SDK only ever sees a Connect Transport.
 import type { Interceptor, Transport } from "@connectrpc/connect";
 import { type ClientConfig, ConfigError } from "./config.ts";
+import { authInterceptor } from "./auth.ts";
 import { createNativeTransport } from "./native_transport.ts";
 import { createNodeTransport } from "./node_transport.ts";
+
+export { authInterceptor };
 
 /** A Connect transport with the HTTP/2 connections behind it, which `close()` ends. */
 export interface ClosableTransport {
@@ -23,32 +26,6 @@ export interface GrpcTransportOptions {
    * the worker's 4 s heartbeats notice a dead connection.
    */
   pingIntervalMs?: number;
-}
-
-/**
- * An interceptor that sends `authorization: bearer <token>` on every call.
- *
- * @param token The API token, or a function returning it (read on each call).
- * @returns The interceptor.
- * @example
- * ```ts
- * import { authInterceptor } from "./grpc_transport.ts";
- * import assert from "node:assert/strict";
- * const seen: string[] = [];
- * const call = authInterceptor("t0k")(async (req) => {
- *   seen.push(req.header.get("authorization") ?? "");
- *   return {} as never;
- * });
- * await call({ header: new Headers() } as never);
- * assert.deepEqual(seen, ["bearer t0k"]);
- * ```
- */
-export function authInterceptor(token: string | (() => string)): Interceptor {
-  const read = typeof token === "string" ? () => token : token;
-  return (next) => async (req) => {
-    req.header.set("authorization", `bearer ${read()}`);
-    return await next(req);
-  };
 }
 
 /**
@@ -78,7 +55,8 @@ export function createGrpcTransport(
   config: ClientConfig,
   options?: GrpcTransportOptions,
 ): ClosableTransport {
-  const interceptors = [authInterceptor(() => config.token), ...(options?.interceptors ?? [])];
+  const token = () => config.token;
+  const interceptors = [authInterceptor(token), ...(options?.interceptors ?? [])];
   const secure = config.tls.strategy !== "none";
   const baseUrl = `${secure ? "https" : "http"}://${config.hostPort}`;
   const host = new URL(baseUrl).hostname.replace(/^\[|\]$/g, "");
@@ -106,7 +84,8 @@ export function createGrpcTransport(
   }
   return createNativeTransport({
     baseUrl,
-    interceptors,
+    token,
+    interceptors: options?.interceptors,
     caCerts: config.tls.rootCa === undefined ? undefined : [config.tls.rootCa],
     cert: mtls ? config.tls.cert : undefined,
     key: mtls ? config.tls.key : undefined,

@@ -81,7 +81,10 @@ function routes(events: ServerEvent[], notify: () => void) {
     router.service(Dispatcher, {
       getVersion(_req, ctx) {
         const authorization = ctx.requestHeader.get("authorization");
-        log({ kind: "call", method: "GetVersion", authorization });
+        // What a grpc-go engine checks of a unary request: its content type and deadline.
+        const detail = ["content-type", "te", "grpc-timeout"]
+          .map((name) => `${name}=${ctx.requestHeader.get(name)}`).join(" ");
+        log({ kind: "call", method: "GetVersion", authorization, detail });
         const code = ctx.requestHeader.get("x-test-error");
         if (code !== null) throw new ConnectError("requested failure", Number(code) as Code);
         if (ctx.requestHeader.has("x-test-hold")) {

@@ -122,10 +122,15 @@ for (const stack of ["native", "node"] as const) {
 
     Deno.test(`createGrpcTransport() carries a unary call with the bearer token ${on}`, async () => {
       await using h = await harness(stack, security);
-      const res = await h.dispatcher.getVersion({});
+      const res = await h.dispatcher.getVersion({}, { timeoutMs: 5_000 });
       assert.equal(res.version, "v0.0.0-test");
       assert.deepEqual(h.server.events, [
-        { kind: "call", method: "GetVersion", authorization: BEARER },
+        {
+          kind: "call",
+          method: "GetVersion",
+          authorization: BEARER,
+          detail: "content-type=application/grpc+proto te=trailers grpc-timeout=5000m",
+        },
       ]);
     });
 
