@@ -170,6 +170,7 @@ interface TaskRun {
   error: string | undefined;
   timeoutAt: number | undefined;
   timers: { timeout?: EngineTimer; schedule?: EngineTimer; retry?: EngineTimer };
+  /** Arrival order in the queue; -1 until first queued. */
   enqueueSeq: number;
   triggerData: Record<string, JsonValue[]>;
   stepRunErrors: Record<string, string>;
@@ -397,8 +398,8 @@ export class EngineCore {
   #runs = new Map<string, WorkflowRun>();
   #tasks = new Map<string, TaskRun>();
   #workers = new Map<string, WorkerState>();
+  /** Tasks waiting for a worker, by priority then arrival; may hold ones that left the queue. */
   #queue: TaskRun[] = [];
-  #queueUnsorted = false;
   #matches: Match[] = [];
   #completions = new Map<string, Uint8Array>();
   #durableStreams = new Set<DurableStream>();
@@ -1223,7 +1224,7 @@ export class EngineCore {
         error: undefined,
         timeoutAt: undefined,
         timers: {},
-        enqueueSeq: 0,
+        enqueueSeq: -1,
         triggerData: {},
         stepRunErrors: {},
       };
@@ -1537,10 +1538,25 @@ export class EngineCore {
   }
 
   #enqueue(task: TaskRun): void {
+    const queue = this.#queue;
+    // A task queued before (a retry, a requeue) leaves its old place first.
+    if (task.enqueueSeq >= 0) {
+      const old = queue.indexOf(task);
+      if (old >= 0) queue.splice(old, 1);
+    }
     task.status = "QUEUED";
     task.enqueueSeq = this.#seq++;
-    this.#queue.push(task);
-    this.#queueUnsorted = true;
+    // The queue stays ordered by priority, then arrival: the newest task goes after every task of
+    // its priority or higher. (Sorting on each enqueue cost a burst of n triggers n sorts.)
+    const priority = task.run.priority;
+    let lo = 0;
+    let hi = queue.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (queue[mid].run.priority >= priority) lo = mid + 1;
+      else hi = mid;
+    }
+    queue.splice(lo, 0, task);
     const seq = task.enqueueSeq;
     this.clock.cancel(task.timers.schedule);
     task.timers.schedule = this.clock.at(this.clock.now() + task.def.scheduleTimeoutMs, () => {
@@ -1565,14 +1581,9 @@ export class EngineCore {
 
   #schedule(): void {
     // The scheduler runs after every operation, so a pass must not cost more than the queue
-    // changed: sort only after enqueues, and once a task found no worker, skip the later tasks
-    // of its definition (a pass only uses capacity up, so they would find none either). Without
-    // this, each RPC re-sorted the queue and matched every queued task against every worker.
-    if (this.#queueUnsorted) {
-      this.#queue = this.#queue.filter((t) => t.status === "QUEUED");
-      this.#queue.sort((a, b) => b.run.priority - a.run.priority || a.enqueueSeq - b.enqueueSeq);
-      this.#queueUnsorted = false;
-    }
+    // changed: once a task found no worker, skip the later tasks of its definition (a pass only
+    // uses capacity up, so they would find none either). Without this, each RPC matched every
+    // queued task against every worker.
     // A busy queue is mostly tasks waiting for a slot: once no live worker has a free unit of
     // any slot type, nothing later in the queue can be assigned either, so the pass stops.
     const blocked = new Set<TaskDef>();

@@ -550,3 +550,24 @@ Deno.test("MockEngine never assigns to a stream it dropped, even before the clie
   await again.complete(action, {});
   await again.close();
 });
+
+Deno.test("MockEngine assigns queued tasks by priority, then first in, first out", async () => {
+  await using engine = new MockEngine();
+  const c = clientsOf(engine.transport());
+  await c.admin.putWorkflow({ name: "wf", tasks: [task("wf", "t")] });
+  // No worker yet: every run waits in the queue.
+  const runs = [];
+  for (const priority of [1, 3, 2, 3, 1, 2]) {
+    runs.push({ priority, id: await trigger(c, "wf", {}, { priority }) });
+  }
+  const worker = await startWorker(engine, c, "w", ["wf:t"], { default: 1 });
+  const order: string[] = [];
+  for (let i = 0; i < runs.length; i++) {
+    const action = await worker.next();
+    order.push(action.workflowRunId);
+    await worker.complete(action, {});
+  }
+  const expected = [...runs].sort((a, b) => b.priority - a.priority).map((r) => r.id);
+  assert.deepEqual(order, expected);
+  await worker.close();
+});
