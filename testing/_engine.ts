@@ -400,7 +400,8 @@ export class EngineCore {
   #workers = new Map<string, WorkerState>();
   /** Tasks waiting for a worker, by priority then arrival; may hold ones that left the queue. */
   #queue: TaskRun[] = [];
-  #matches: Match[] = [];
+  /** Open matches, in creation order (a Set: a resolved one leaves in O(1)). */
+  #matches = new Set<Match>();
   #completions = new Map<string, Uint8Array>();
   #durableStreams = new Set<DurableStream>();
   #logs: LogRecord[] = [];
@@ -1150,7 +1151,7 @@ export class EngineCore {
     for (const c of conditions) {
       if (c.timer === undefined && c.eventType === "SLEEP") this.#armSleep(match, c);
     }
-    this.#matches.push(match);
+    this.#matches.add(match);
     this.activity++;
     this.#flush();
   }
@@ -1385,7 +1386,7 @@ export class EngineCore {
       triggerData: carried ? { ...carried.triggerData } : {},
       removed: false,
     };
-    this.#matches.push(match);
+    this.#matches.add(match);
     for (const c of conditions) if (c.eventType === "SLEEP") this.#armSleep(match, c);
   }
 
@@ -1470,7 +1471,7 @@ export class EngineCore {
     }
     if (!chosen) return;
     match.removed = true;
-    this.#matches = this.#matches.filter((m) => m !== match);
+    this.#matches.delete(match);
     for (const c of match.conditions) this.clock.cancel(c.timer);
     const parentData = { ...match.parentData };
     const triggerData: Record<string, JsonValue[]> = {};
@@ -1791,9 +1792,9 @@ export class EngineCore {
         if (m.task === task && m.kind === "TRIGGER") {
           m.removed = true;
           for (const c of m.conditions) this.clock.cancel(c.timer);
+          this.#matches.delete(m);
         }
       }
-      this.#matches = this.#matches.filter((m) => !m.removed);
     }
     this.#finishAttempt(task);
     task.status = "CANCELLED";
