@@ -10,6 +10,7 @@
 import {
   create,
   type DescMessage,
+  type DescMethod,
   fromBinary,
   isMessage,
   type MessageInitShape,
@@ -19,6 +20,7 @@ import {
 import {
   Code,
   ConnectError,
+  type ContextValues,
   createContextValues,
   type Interceptor,
   type StreamRequest,
@@ -27,6 +29,7 @@ import {
   type UnaryRequest,
   type UnaryResponse,
 } from "@connectrpc/connect";
+import { type CallFn, intercepted } from "../transport/auth.ts";
 import { collectRoutes, type ServiceRegistry } from "./_listener.ts";
 
 /** A transport to `routes` in this process, running `interceptors` on every call. */
@@ -74,8 +77,7 @@ export function createMemoryTransport(
           req.signal.removeEventListener("abort", onAbort);
           call.abort();
           await requests.return();
-          const error = ConnectError.from(err);
-          throw new ConnectError(error.rawMessage, error.code);
+          throw wireError(err);
         }
         async function* responses(): AsyncGenerator<MessageShape<DescMessage>> {
           try {
@@ -83,8 +85,7 @@ export function createMemoryTransport(
             if (req.signal.aborted) throw ConnectError.from(req.signal.reason, Code.Canceled);
           } catch (err) {
             if (req.signal.aborted) throw ConnectError.from(req.signal.reason, Code.Canceled);
-            const error = ConnectError.from(err);
-            throw new ConnectError(error.rawMessage, error.code);
+            throw wireError(err);
           } finally {
             req.signal.removeEventListener("abort", onAbort);
             call.abort();
@@ -100,18 +101,10 @@ export function createMemoryTransport(
           trailer: new Headers(),
         };
       };
-      let next = send as Parameters<Interceptor>[0];
-      for (let i = interceptors.length - 1; i >= 0; i--) next = interceptors[i](next);
-      const response = await next({
+      const response = await intercepted(interceptors, send as CallFn)({
+        ...requestCommon(method, header, contextValues, signal),
         stream: true,
-        service: method.parent,
-        method,
-        requestMethod: "POST",
-        url: `memory://engine${path}`,
-        header: new Headers(header),
-        contextValues: contextValues ?? createContextValues(),
         message: normalize(inputSchema, input),
-        signal: signal ?? NEVER,
       } as StreamRequest);
       return response as StreamResponse<typeof method.input, typeof method.output>;
     },
@@ -131,8 +124,7 @@ export function createMemoryTransport(
           output = await route.handler(request, { requestHeader: req.header, signal: req.signal });
         } catch (err) {
           // What the client of a real server sees: the code and message, nothing else.
-          const error = ConnectError.from(err);
-          throw new ConnectError(error.rawMessage, error.code);
+          throw wireError(err);
         }
         const message = toMessage(output);
         return {
@@ -144,18 +136,10 @@ export function createMemoryTransport(
           trailer: new Headers(),
         };
       };
-      let next = send as Parameters<Interceptor>[0];
-      for (let i = interceptors.length - 1; i >= 0; i--) next = interceptors[i](next);
-      const response = await next({
+      const response = await intercepted(interceptors, send as CallFn)({
+        ...requestCommon(method, header, contextValues, signal),
         stream: false,
-        service: method.parent,
-        method,
-        requestMethod: "POST",
-        url: `memory://engine${path}`,
-        header: new Headers(header),
-        contextValues: contextValues ?? createContextValues(),
         message: isMessage(input, method.input) ? input : create(method.input, input),
-        signal: signal ?? NEVER,
       } as UnaryRequest);
       return response as UnaryResponse<typeof method.input, typeof method.output>;
     },
@@ -163,6 +147,30 @@ export function createMemoryTransport(
 }
 
 const NEVER = new AbortController().signal;
+
+/** The fields of a call's request that interceptors see, whatever its kind. */
+function requestCommon(
+  method: DescMethod,
+  header: HeadersInit | undefined,
+  contextValues: ContextValues | undefined,
+  signal: AbortSignal | undefined,
+) {
+  return {
+    service: method.parent,
+    method,
+    requestMethod: "POST",
+    url: `memory://engine/${method.parent.typeName}/${method.name}`,
+    header: new Headers(header),
+    contextValues: contextValues ?? createContextValues(),
+    signal: signal ?? NEVER,
+  };
+}
+
+/** What the client of a real server sees of a handler's error: its code and message only. */
+function wireError(err: unknown): ConnectError {
+  const error = ConnectError.from(err);
+  return new ConnectError(error.rawMessage, error.code);
+}
 
 function toMessage(value: unknown): MessageShape<DescMessage> {
   const message = value as MessageShape<DescMessage>;

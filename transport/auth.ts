@@ -1,4 +1,5 @@
-// The bearer token every call to the engine carries.
+// The bearer token every call to the engine carries, and the interceptor chain of the
+// transports that run calls themselves.
 import type { Interceptor } from "@connectrpc/connect";
 
 /**
@@ -25,4 +26,30 @@ export function authInterceptor(token: string | (() => string)): Interceptor {
     req.header.set("authorization", `bearer ${read()}`);
     return await next(req);
   };
+}
+
+/** What an interceptor wraps: one call, unary or streaming. */
+export type CallFn = Parameters<Interceptor>[0];
+
+/**
+ * Wraps `call` in `interceptors` as Connect does: the first one is the outermost.
+ *
+ * @param interceptors The interceptors, outermost first.
+ * @param call The call they wrap.
+ * @returns The wrapped call.
+ * @example
+ * ```ts
+ * import { authInterceptor, intercepted } from "./auth.ts";
+ * import assert from "node:assert/strict";
+ * const call = intercepted([authInterceptor("t0k")], (req) => {
+ *   assert.equal(req.header.get("authorization"), "bearer t0k");
+ *   return Promise.resolve({} as never);
+ * });
+ * await call({ header: new Headers() } as never);
+ * ```
+ */
+export function intercepted(interceptors: Interceptor[], call: CallFn): CallFn {
+  let next = call;
+  for (let i = interceptors.length - 1; i >= 0; i--) next = interceptors[i](next);
+  return next;
 }

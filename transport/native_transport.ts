@@ -30,7 +30,6 @@ import {
 } from "@connectrpc/connect";
 import type {
   Compression,
-  UniversalClientFn,
   UniversalClientRequest,
   UniversalClientResponse,
 } from "@connectrpc/connect/protocol";
@@ -39,7 +38,7 @@ import {
   requestHeaderWithCompression,
   validateResponseWithCompression,
 } from "@connectrpc/connect/protocol-grpc";
-import { authInterceptor } from "./auth.ts";
+import { authInterceptor, type CallFn, intercepted } from "./auth.ts";
 import type { ClosableTransport } from "./grpc_transport.ts";
 
 /** Options of {@linkcode createNativeTransport}. */
@@ -157,28 +156,13 @@ function parseBaseUrl(baseUrl: string): URL {
   return url;
 }
 
+const TRANSPORT_CLOSED = "the transport was closed";
+
 /**
  * The calls over one fetch client: Connect's UniversalClientFn for streams, a direct unary call,
  * and a close() that aborts every call still in flight.
  */
-interface FetchH2Client {
-  fetch: UniversalClientFn;
-  unary<I extends DescMessage, O extends DescMessage>(
-    baseUrl: string,
-    headers: UnaryHeaders,
-    method: DescMethodUnary<I, O>,
-    signal: AbortSignal | undefined,
-    timeoutMs: number | undefined,
-    header: HeadersInit | undefined,
-    input: MessageInitShape<I>,
-    contextValues: ContextValues | undefined,
-  ): Promise<UnaryResponse<I, O>>;
-  close(): Promise<void>;
-}
-
-const TRANSPORT_CLOSED = "the transport was closed";
-
-function createFetchH2Client(client: Deno.HttpClient): FetchH2Client {
+function createFetchH2Client(client: Deno.HttpClient) {
   const inFlight = new Set<AbortController>();
   let isClosed = false;
 
@@ -298,9 +282,7 @@ function createFetchH2Client(client: Deno.HttpClient): FetchH2Client {
         trailer: new Headers(),
       } as UnaryResponse<I, O>;
     };
-    let next = send as Parameters<Interceptor>[0];
-    const interceptors = "interceptors" in headers ? headers.interceptors : [];
-    for (let i = interceptors.length - 1; i >= 0; i--) next = interceptors[i](next);
+    const next = intercepted("interceptors" in headers ? headers.interceptors : [], send as CallFn);
     try {
       const response = await next({
         stream: false,
