@@ -24,6 +24,7 @@ import {
   toBinary,
 } from "@bufbuild/protobuf";
 import { Code, ConnectError, type ServiceImpl } from "@connectrpc/connect";
+import { encodeEnvelope, type Envelope, EnvelopeSplitter } from "../transport/envelope.ts";
 
 /** What a handler may read of its call: the request headers and the call's signal. */
 export interface CallContext {
@@ -171,7 +172,7 @@ function serveCall(
     },
   };
   const { method, handler } = route;
-  const reader = new EnvelopeReader();
+  const reader = new EnvelopeSplitter();
   const encoding = requestHeader.get("grpc-encoding") ?? undefined;
   if (method.methodKind === "unary" || method.methodKind === "server_streaming") {
     stream.on("data", (chunk: Uint8Array) => reader.push(chunk));
@@ -216,7 +217,7 @@ function serveCall(
       response.fail(err);
     }
   });
-  stream.once("end", () => requests.end(reader.leftover()));
+  stream.once("end", () => requests.end(cutShort(reader)));
   stream.once("close", () => {
     requests.end();
     abort.abort();
@@ -270,17 +271,7 @@ function encode(schema: DescMessage, message: unknown): Uint8Array {
   const value = isMessage(message, schema)
     ? message
     : create(schema, message as Parameters<typeof create>[1]);
-  const body = toBinary(schema, value as MessageShape<DescMessage>);
-  const out = new Uint8Array(5 + body.length);
-  new DataView(out.buffer).setUint32(1, body.length);
-  out.set(body, 5);
-  return out;
-}
-
-/** One request message as it came: the compressed flag and the bytes. */
-interface Envelope {
-  compressed: boolean;
-  body: Uint8Array;
+  return encodeEnvelope(toBinary(schema, value as MessageShape<DescMessage>));
 }
 
 /** Request encodings the listener reads (the official SDK's grpc-js sends gzip). */
@@ -324,48 +315,21 @@ async function decode(
 
 function singleRequest(
   schema: DescMessage,
-  reader: EnvelopeReader,
+  reader: EnvelopeSplitter,
   encoding: string | undefined,
 ): Promise<unknown> {
   const envelope = reader.next();
-  if (envelope === undefined || reader.next() !== undefined || reader.leftover() !== undefined) {
+  if (envelope === undefined || reader.next() !== undefined || reader.pending) {
     throw new ConnectError("expected exactly one request message", Code.InvalidArgument);
   }
   return decode(schema, envelope, encoding);
 }
 
-/** Splits the request body into gRPC messages (a flag byte, a 4-byte length, the bytes). */
-class EnvelopeReader {
-  #buffer: Uint8Array = new Uint8Array(0);
-
-  push(chunk: Uint8Array): void {
-    if (this.#buffer.length === 0) {
-      this.#buffer = chunk;
-      return;
-    }
-    const joined = new Uint8Array(this.#buffer.length + chunk.length);
-    joined.set(this.#buffer);
-    joined.set(chunk, this.#buffer.length);
-    this.#buffer = joined;
-  }
-
-  /** The next whole message, or undefined until more bytes arrive. */
-  next(): Envelope | undefined {
-    const buffer = this.#buffer;
-    if (buffer.length < 5) return undefined;
-    const view = new DataView(buffer.buffer, buffer.byteOffset, buffer.byteLength);
-    const length = view.getUint32(1);
-    if (buffer.length < 5 + length) return undefined;
-    this.#buffer = buffer.subarray(5 + length);
-    return { compressed: (buffer[0] & 1) !== 0, body: buffer.subarray(5, 5 + length) };
-  }
-
-  /** An error when the body ended inside a message. */
-  leftover(): ConnectError | undefined {
-    return this.#buffer.length === 0
-      ? undefined
-      : new ConnectError("the request ended inside a message", Code.InvalidArgument);
-  }
+/** An error when the request body ended inside a message. */
+function cutShort(reader: EnvelopeSplitter): ConnectError | undefined {
+  return reader.pending
+    ? new ConnectError("the request ended inside a message", Code.InvalidArgument)
+    : undefined;
 }
 
 /** The requests of a client or bidi stream, as the async iterable a handler reads. */

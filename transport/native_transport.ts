@@ -11,6 +11,7 @@
 import {
   create,
   type DescMessage,
+  type DescMethodStreaming,
   type DescMethodUnary,
   fromBinary,
   isMessage,
@@ -24,6 +25,7 @@ import {
   type ContextValues,
   createContextValues,
   type Interceptor,
+  type StreamResponse,
   type Transport,
   type UnaryRequest,
   type UnaryResponse,
@@ -35,10 +37,12 @@ import type {
 } from "@connectrpc/connect/protocol";
 import {
   createTransport,
+  findTrailerError,
   requestHeaderWithCompression,
   validateResponseWithCompression,
 } from "@connectrpc/connect/protocol-grpc";
 import { authInterceptor, type CallFn, intercepted } from "./auth.ts";
+import { encodeEnvelope, type Envelope, EnvelopeSplitter } from "./envelope.ts";
 import type { ClosableTransport } from "./grpc_transport.ts";
 
 /** Options of {@linkcode createNativeTransport}. */
@@ -100,7 +104,8 @@ export function createNativeTransport(options: NativeTransportOptions): Closable
     ...(token === undefined ? [] : [authInterceptor(token)]),
     ...(options.interceptors ?? []),
   ];
-  // Unary calls with nothing to intercept but the token build their headers directly.
+  // Unary and server-streaming calls with nothing to intercept but the token build their
+  // headers directly and skip Connect's client pipeline.
   const plainUnary = (options.interceptors ?? []).length === 0;
   const streaming = createTransport({
     httpClient: http.fetch,
@@ -125,7 +130,10 @@ export function createNativeTransport(options: NativeTransportOptions): Closable
         input,
         contextValues,
       ),
-    stream: streaming.stream.bind(streaming),
+    stream: (method, signal, timeoutMs, header, input, contextValues) =>
+      method.methodKind === "server_streaming" && plainUnary && header === undefined
+        ? http.serverStream(baseUrl, token, method, signal, timeoutMs, input)
+        : streaming.stream(method, signal, timeoutMs, header, input, contextValues),
   };
   let closed: Promise<void> | undefined;
   return {
@@ -230,36 +238,14 @@ function createFetchH2Client(client: Deno.HttpClient) {
     input: MessageInitShape<I>,
     contextValues: ContextValues | undefined,
   ): Promise<UnaryResponse<I, O>> {
-    const controller = new AbortController();
-    const onAbort = () =>
-      controller.abort(ConnectError.from(signal?.reason ?? "operation was aborted", Code.Canceled));
-    if (signal?.aborted) onAbort();
-    signal?.addEventListener("abort", onAbort);
-    const timer = timeoutMs === undefined ? undefined : setTimeout(() => {
-      controller.abort(new ConnectError("the operation timed out", Code.DeadlineExceeded));
-    }, timeoutMs);
-    inFlight.add(controller);
+    const call = openCall(signal, timeoutMs);
     const send = async (req: UnaryRequest): Promise<UnaryResponse> => {
-      if (isClosed) throw new ConnectError(TRANSPORT_CLOSED, Code.Canceled);
-      const body = envelope(toBinary(method.input, req.message as MessageShape<I>));
-      let res: Response;
-      for (let attempt = 1;; attempt++) {
-        try {
-          res = await fetch(req.url, {
-            method: "POST",
-            headers: "interceptors" in headers
-              ? req.header
-              : plainHeaders(timeoutMs, headers.token),
-            ...requestBody(body),
-            signal: req.signal,
-            client,
-          } as RequestInit);
-          break;
-        } catch (e) {
-          if (!req.signal.aborted && attempt < MAX_ATTEMPTS && isRefusedStream(e)) continue;
-          throw networkError(e, req.signal, "request");
-        }
-      }
+      const res = await post(
+        req.url,
+        "interceptors" in headers ? req.header : plainHeaders(timeoutMs, headers.token),
+        encodeEnvelope(toBinary(method.input, req.message as MessageShape<I>)),
+        req.signal,
+      );
       let bytes: Uint8Array;
       try {
         const { headerError } = validateResponseWithCompression(
@@ -295,23 +281,143 @@ function createFetchH2Client(client: Deno.HttpClient) {
           : UNUSED_HEADERS,
         contextValues: contextValues ?? createContextValues(),
         message: isMessage(input, method.input) ? input : create(method.input, input),
-        signal: controller.signal,
+        signal: call.signal,
       } as UnaryRequest);
       return response as UnaryResponse<I, O>;
     } catch (e) {
-      throw controller.signal.aborted
-        ? ConnectError.from(controller.signal.reason, Code.Canceled)
-        : ConnectError.from(e);
+      throw call.error(e);
     } finally {
-      clearTimeout(timer);
-      signal?.removeEventListener("abort", onAbort);
-      inFlight.delete(controller);
+      call.end();
     }
+  }
+
+  /** One call's signal: aborted by the caller's signal, the deadline, or close(). */
+  function openCall(signal: AbortSignal | undefined, timeoutMs: number | undefined) {
+    const controller = new AbortController();
+    const onAbort = () =>
+      controller.abort(ConnectError.from(signal?.reason ?? "operation was aborted", Code.Canceled));
+    if (signal?.aborted) onAbort();
+    signal?.addEventListener("abort", onAbort);
+    const timer = timeoutMs === undefined ? undefined : setTimeout(() => {
+      controller.abort(new ConnectError("the operation timed out", Code.DeadlineExceeded));
+    }, timeoutMs);
+    inFlight.add(controller);
+    return {
+      signal: controller.signal,
+      /** What the caller sees of `e`: once the call was aborted, the reason it was. */
+      error(e: unknown): ConnectError {
+        return controller.signal.aborted
+          ? ConnectError.from(controller.signal.reason, Code.Canceled)
+          : ConnectError.from(e);
+      },
+      end() {
+        clearTimeout(timer);
+        signal?.removeEventListener("abort", onAbort);
+        inFlight.delete(controller);
+      },
+    };
+  }
+
+  /** Sends one request whose body is at hand, again on a fresh stream when it was refused. */
+  async function post(
+    url: string,
+    headers: HeadersInit,
+    body: Uint8Array<ArrayBuffer>,
+    signal: AbortSignal,
+  ): Promise<Response> {
+    if (isClosed) throw new ConnectError(TRANSPORT_CLOSED, Code.Canceled);
+    for (let attempt = 1;; attempt++) {
+      try {
+        return await fetch(url, {
+          method: "POST",
+          headers,
+          ...requestBody(body),
+          signal,
+          client,
+        } as RequestInit);
+      } catch (e) {
+        if (!signal.aborted && attempt < MAX_ATTEMPTS && isRefusedStream(e)) continue;
+        throw networkError(e, signal, "request");
+      }
+    }
+  }
+
+  // Server streams (the worker's action stream) get the same treatment: the request goes out
+  // whole, and messages are cut from the response body as it arrives. As on Connect's path, a
+  // body that ends cleanly after messages is OK (fetch cannot read trailers) and one that ends
+  // with neither a message nor a status is reported as unknown.
+  async function serverStream<I extends DescMessage, O extends DescMessage>(
+    baseUrl: string,
+    token: (() => string) | undefined,
+    method: DescMethodStreaming<I, O>,
+    signal: AbortSignal | undefined,
+    timeoutMs: number | undefined,
+    input: AsyncIterable<MessageInitShape<I>>,
+  ): Promise<StreamResponse<I, O>> {
+    let request: MessageInitShape<I> | undefined;
+    for await (const message of input) {
+      request = message;
+      break;
+    }
+    const call = openCall(signal, timeoutMs);
+    let res: Response;
+    try {
+      const message = isMessage(request, method.input)
+        ? request
+        : create(method.input, request as MessageInitShape<I>);
+      res = await post(
+        `${baseUrl}/${method.parent.typeName}/${method.name}`,
+        plainHeaders(timeoutMs, token),
+        encodeEnvelope(toBinary(method.input, message)),
+        call.signal,
+      );
+      const { headerError } = validateResponseWithCompression(
+        ACCEPT_COMPRESSION,
+        res.status,
+        res.headers,
+      );
+      if (headerError !== undefined) {
+        await res.body?.cancel().catch(() => {});
+        throw headerError;
+      }
+    } catch (e) {
+      call.end();
+      throw call.error(e);
+    }
+    const response = res;
+    async function* messages(): AsyncGenerator<MessageShape<O>> {
+      const trailer = new Headers();
+      const envelopes = new EnvelopeSplitter();
+      try {
+        for await (const chunk of readBody(response, trailer, call.signal, call.end)) {
+          envelopes.push(chunk);
+          for (let e; (e = envelopes.next()) !== undefined;) {
+            yield await decodeMessage(method.output, e, response.headers);
+          }
+        }
+        if (envelopes.pending) {
+          throw new ConnectError("protocol error: incomplete envelope", Code.InvalidArgument);
+        }
+        const error = findTrailerError(trailer);
+        if (error !== undefined) throw error;
+      } catch (e) {
+        throw call.error(e);
+      }
+    }
+    return {
+      stream: true,
+      service: method.parent,
+      method,
+      header: response.headers,
+      message: messages(),
+      trailer: new Headers(),
+    } as StreamResponse<I, O>;
   }
 
   return {
     fetch: fetchClient,
     unary,
+    serverStream,
     close(): Promise<void> {
       isClosed = true;
       const reason = new ConnectError(TRANSPORT_CLOSED, Code.Canceled);
@@ -456,14 +562,6 @@ function plainHeaders(
   return headers;
 }
 
-/** One length-prefixed gRPC message, uncompressed. */
-function envelope(body: Uint8Array): Uint8Array<ArrayBuffer> {
-  const out = new Uint8Array(5 + body.byteLength);
-  new DataView(out.buffer).setUint32(1, body.byteLength);
-  out.set(body, 5);
-  return out;
-}
-
 /**
  * The one message of a unary response body. A body with no bytes and no status in the headers
  * is reported as on the streaming path: fetch cannot read trailers, so OK and an error cannot
@@ -485,21 +583,29 @@ async function readUnaryMessage<O extends DescMessage>(
         Code.Unknown,
       );
   }
-  if (bytes.byteLength < 5) {
+  const envelopes = new EnvelopeSplitter();
+  envelopes.push(bytes);
+  const first = envelopes.next();
+  if (first === undefined) {
     throw new ConnectError("protocol error: incomplete envelope", Code.InvalidArgument);
   }
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const length = view.getUint32(1);
-  if (bytes.byteLength !== 5 + length) {
+  if (envelopes.pending) {
     throw new ConnectError(
-      bytes.byteLength < 5 + length
-        ? "protocol error: incomplete envelope"
-        : "protocol error: received extra output message for unary method",
-      bytes.byteLength < 5 + length ? Code.InvalidArgument : Code.Unimplemented,
+      "protocol error: received extra output message for unary method",
+      Code.Unimplemented,
     );
   }
-  let body = bytes.subarray(5);
-  if ((bytes[0] & 1) !== 0) {
+  return await decodeMessage(schema, first, headers);
+}
+
+/** Decodes one received message, gunzipping it when flagged (the only encoding we accept). */
+async function decodeMessage<O extends DescMessage>(
+  schema: O,
+  envelope: Envelope,
+  headers: Headers,
+): Promise<MessageShape<O>> {
+  let body = envelope.body;
+  if (envelope.compressed) {
     const encoding = headers.get("grpc-encoding");
     if (encoding !== compressionGzipWeb.name) {
       throw new ConnectError(

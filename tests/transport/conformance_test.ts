@@ -169,6 +169,17 @@ for (const stack of ["native", "node"] as const) {
       await h.server.waitFor((e) => e.kind === "abort" && e.method === "GetVersion");
     });
 
+    Deno.test(`createGrpcTransport() ends a server stream at its deadline ${on}`, async () => {
+      await using h = await harness(stack, security);
+      const it = h.dispatcher.listenV2({ workerId: "hold" }, { timeoutMs: 300 })[
+        Symbol.asyncIterator
+      ]();
+      assert.equal((await it.next()).value?.actionId, "action-0");
+      const err = await rejection(it.next());
+      assert.equal(err.code, Code.DeadlineExceeded);
+      await h.server.waitFor((e) => e.kind === "abort" && e.method === "ListenV2");
+    });
+
     Deno.test(`createGrpcTransport() decodes a gzip-compressed unary response ${on}`, async () => {
       await using h = await harness(stack, security);
       let encoding: string | null = null;
