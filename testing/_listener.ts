@@ -19,12 +19,12 @@ import {
   type DescMethod,
   type DescService,
   fromBinary,
-  isMessage,
-  type MessageShape,
+  type MessageInitShape,
   toBinary,
 } from "@bufbuild/protobuf";
 import { Code, ConnectError, type ServiceImpl } from "@connectrpc/connect";
 import { encodeEnvelope, type Envelope, EnvelopeSplitter } from "../transport/envelope.ts";
+import { StreamQueue } from "./_stream_queue.ts";
 
 /** What a handler may read of its call: the request headers and the call's signal. */
 export interface CallContext {
@@ -145,8 +145,8 @@ export async function startListener(
   };
 }
 
-/** The signal of unary calls: they finish in one turn, so nothing ever aborts them. */
-const UNARY_SIGNAL = new AbortController().signal;
+/** A signal nothing aborts: unary calls finish in one turn, and request queues are ended. */
+const NEVER_ABORTED = new AbortController().signal;
 
 function serveCall(
   table: Map<string, Route>,
@@ -188,7 +188,7 @@ function serveCall(
         respondUnary(
           response,
           method,
-          () => handler(request, { requestHeader, signal: UNARY_SIGNAL }),
+          () => handler(request, { requestHeader, signal: NEVER_ABORTED }),
         );
       } else {
         const abort = new AbortController();
@@ -207,26 +207,27 @@ function serveCall(
   }
   // Client and bidi streaming: the handler reads requests as they arrive.
   const abort = new AbortController();
-  const requests = new RequestQueue(method.input, encoding);
+  const bodies = new StreamQueue<Envelope>();
   stream.on("data", (chunk: Uint8Array) => {
     reader.push(chunk);
-    try {
-      for (let body; (body = reader.next()) !== undefined;) requests.push(body);
-    } catch (err) {
-      requests.end(err);
-      response.fail(err);
-    }
+    for (let body; (body = reader.next()) !== undefined;) bodies.push(body);
   });
-  stream.once("end", () => requests.end(cutShort(reader)));
+  stream.once("end", () => bodies.end(cutShort(reader)));
   stream.once("close", () => {
-    requests.end();
+    bodies.end();
     abort.abort();
   });
+  // The queue is ended by the stream, never aborted: requests that arrived are all read.
+  const requests = (async function* () {
+    for await (const body of bodies.drain(NEVER_ABORTED)) {
+      yield await decode(method.input, body, encoding);
+    }
+  })();
   let result;
   try {
     result = handler(requests, { requestHeader, signal: abort.signal });
   } catch (err) {
-    requests.end();
+    bodies.end();
     response.fail(err);
     return;
   }
@@ -267,11 +268,9 @@ async function respondStream(
   }
 }
 
+/** Frames a handler's output (a message, or the init shape `create` takes). */
 function encode(schema: DescMessage, message: unknown): Uint8Array {
-  const value = isMessage(message, schema)
-    ? message
-    : create(schema, message as Parameters<typeof create>[1]);
-  return encodeEnvelope(toBinary(schema, value as MessageShape<DescMessage>));
+  return encodeEnvelope(toBinary(schema, create(schema, message as MessageInitShape<DescMessage>)));
 }
 
 /** Request encodings the listener reads (the official SDK's grpc-js sends gzip). */
@@ -330,55 +329,6 @@ function cutShort(reader: EnvelopeSplitter): ConnectError | undefined {
   return reader.pending
     ? new ConnectError("the request ended inside a message", Code.InvalidArgument)
     : undefined;
-}
-
-/** The requests of a client or bidi stream, as the async iterable a handler reads. */
-class RequestQueue implements AsyncIterable<unknown> {
-  #schema: DescMessage;
-  #encoding: string | undefined;
-  #bodies: Envelope[] = [];
-  #done = false;
-  #error: unknown;
-  #wake: (() => void) | undefined;
-
-  constructor(schema: DescMessage, encoding: string | undefined) {
-    this.#schema = schema;
-    this.#encoding = encoding;
-  }
-
-  push(body: Envelope): void {
-    if (this.#done) return;
-    this.#bodies.push(body);
-    this.#wakeUp();
-  }
-
-  end(error?: unknown): void {
-    if (this.#done) return;
-    this.#done = true;
-    this.#error = error;
-    this.#wakeUp();
-  }
-
-  async *[Symbol.asyncIterator](): AsyncGenerator<unknown> {
-    for (;;) {
-      const body = this.#bodies.shift();
-      if (body !== undefined) {
-        yield await decode(this.#schema, body, this.#encoding);
-        continue;
-      }
-      if (this.#done) {
-        if (this.#error !== undefined) throw this.#error;
-        return;
-      }
-      await new Promise<void>((resolve) => this.#wake = resolve);
-    }
-  }
-
-  #wakeUp(): void {
-    const wake = this.#wake;
-    this.#wake = undefined;
-    wake?.();
-  }
 }
 
 /** Writes one call's response: headers with the first message, the status last. */

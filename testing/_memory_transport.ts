@@ -12,7 +12,6 @@ import {
   type DescMessage,
   type DescMethod,
   fromBinary,
-  isMessage,
   type MessageInitShape,
   type MessageShape,
   toBinary,
@@ -81,7 +80,7 @@ export function createMemoryTransport(
         }
         async function* responses(): AsyncGenerator<MessageShape<DescMessage>> {
           try {
-            for await (const message of output) yield copy(outputSchema, toMessage(message));
+            for await (const message of output) yield copy(outputSchema, message);
             if (req.signal.aborted) throw ConnectError.from(req.signal.reason, Code.Canceled);
           } catch (err) {
             if (req.signal.aborted) throw ConnectError.from(req.signal.reason, Code.Canceled);
@@ -126,20 +125,19 @@ export function createMemoryTransport(
           // What the client of a real server sees: the code and message, nothing else.
           throw wireError(err);
         }
-        const message = toMessage(output);
         return {
           stream: false,
           service: method.parent,
           method,
           header: new Headers(),
-          message: copy(outputSchema, message),
+          message: copy(outputSchema, output),
           trailer: new Headers(),
         };
       };
       const response = await intercepted(interceptors, send as CallFn)({
         ...requestCommon(method, header, contextValues, signal),
         stream: false,
-        message: isMessage(input, method.input) ? input : create(method.input, input),
+        message: create(method.input, input),
       } as UnaryRequest);
       return response as UnaryResponse<typeof method.input, typeof method.output>;
     },
@@ -172,20 +170,12 @@ function wireError(err: unknown): ConnectError {
   return new ConnectError(error.rawMessage, error.code);
 }
 
-function toMessage(value: unknown): MessageShape<DescMessage> {
-  const message = value as MessageShape<DescMessage>;
-  if (typeof message?.$typeName !== "string") {
-    throw new TypeError(`Expected a message from the handler, received ${typeof value}`);
-  }
-  return message;
-}
-
 async function* normalize(
   schema: DescMessage,
   input: AsyncIterable<unknown>,
 ): AsyncGenerator<MessageShape<DescMessage>> {
   for await (const value of input) {
-    yield isMessage(value, schema) ? value : create(schema, value as MessageInitShape<DescMessage>);
+    yield create(schema, value as MessageInitShape<DescMessage>);
   }
 }
 
@@ -230,6 +220,8 @@ function readUntilAborted(
   };
 }
 
+/** A copy through bytes of a message (or of the init shape `create` takes). */
 function copy(schema: DescMessage, message: unknown): MessageShape<DescMessage> {
-  return fromBinary(schema, toBinary(schema, message as MessageShape<DescMessage>));
+  const value = create(schema, message as MessageInitShape<DescMessage>);
+  return fromBinary(schema, toBinary(schema, value));
 }

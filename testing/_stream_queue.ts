@@ -1,6 +1,7 @@
 // The server side of one long-lived stream (ListenV2, ListenForDurableEvent): the engine pushes
-// messages, the Connect handler drains them. `pending` counts messages pushed but not yet taken
-// by the handler, which is what "an assignment not yet delivered" means for the virtual clock.
+// messages, the call drains them. `pending` counts messages pushed but not yet taken, which is
+// what "an assignment not yet delivered" means for the virtual clock. The listener also queues a
+// streaming call's request messages in one as they arrive.
 
 /** A push-driven async queue that ends normally, with an error, or when `signal` aborts. */
 export class StreamQueue<T> {

@@ -14,7 +14,6 @@ import {
   type DescMethodStreaming,
   type DescMethodUnary,
   fromBinary,
-  isMessage,
   type MessageInitShape,
   type MessageShape,
   toBinary,
@@ -106,7 +105,7 @@ export function createNativeTransport(options: NativeTransportOptions): Closable
   ];
   // Unary and server-streaming calls with nothing to intercept but the token build their
   // headers directly and skip Connect's client pipeline.
-  const plainUnary = (options.interceptors ?? []).length === 0;
+  const plainCalls = (options.interceptors ?? []).length === 0;
   const streaming = createTransport({
     httpClient: http.fetch,
     baseUrl,
@@ -122,7 +121,7 @@ export function createNativeTransport(options: NativeTransportOptions): Closable
     unary: (method, signal, timeoutMs, header, input, contextValues) =>
       http.unary(
         baseUrl,
-        plainUnary && header === undefined ? { token } : { interceptors },
+        plainCalls && header === undefined ? { token } : { interceptors },
         method,
         signal,
         timeoutMs,
@@ -131,7 +130,7 @@ export function createNativeTransport(options: NativeTransportOptions): Closable
         contextValues,
       ),
     stream: (method, signal, timeoutMs, header, input, contextValues) =>
-      method.methodKind === "server_streaming" && plainUnary && header === undefined
+      method.methodKind === "server_streaming" && plainCalls && header === undefined
         ? http.serverStream(baseUrl, token, method, signal, timeoutMs, input)
         : streaming.stream(method, signal, timeoutMs, header, input, contextValues),
   };
@@ -280,7 +279,7 @@ function createFetchH2Client(client: Deno.HttpClient) {
           ? requestHeaderWithCompression(true, timeoutMs, header, ACCEPT_COMPRESSION, null)
           : UNUSED_HEADERS,
         contextValues: contextValues ?? createContextValues(),
-        message: isMessage(input, method.input) ? input : create(method.input, input),
+        message: create(method.input, input),
         signal: call.signal,
       } as UnaryRequest);
       return response as UnaryResponse<I, O>;
@@ -362,9 +361,7 @@ function createFetchH2Client(client: Deno.HttpClient) {
     const call = openCall(signal, timeoutMs);
     let res: Response;
     try {
-      const message = isMessage(request, method.input)
-        ? request
-        : create(method.input, request as MessageInitShape<I>);
+      const message = create(method.input, request);
       res = await post(
         `${baseUrl}/${method.parent.typeName}/${method.name}`,
         plainHeaders(timeoutMs, token),
