@@ -19,7 +19,7 @@ import type {
 } from "../transport/ports.ts";
 import { RpcError } from "../transport/rpc_error.ts";
 import type { DurationInput } from "../transport/types.ts";
-import { enginePortsOf, type HatchetClient } from "./client.ts";
+import { enginePortsOf, type HatchetClient, runsRuntimeOf } from "./client.ts";
 import { describeError, serializeOutput } from "./_outcome.ts";
 import { actionIdOf, putWorkflowInput, registerInput, withNamespace } from "./_registration.ts";
 import { createSlotPool, type SlotLease } from "./_slots.ts";
@@ -277,6 +277,7 @@ export function createWorker<L = undefined>(
     throw new TypeError(`Worker "${options.name}": workflows must be a non-empty array`);
   }
   const ports: EnginePorts = enginePortsOf(client);
+  const runs = runsRuntimeOf(client);
   const namespace = client.config.namespace ?? "";
   const workerName = withNamespace(namespace, options.name);
   const slots = positiveInteger(options.slots, DEFAULT_SLOTS, `Worker "${options.name}": slots`);
@@ -441,6 +442,7 @@ export function createWorker<L = undefined>(
       signal: halt.signal,
       warn: (message) => logger.warn(`Worker "${workerName}": ${message}`),
       onSlotReleased: () => attempt.lease?.release(),
+      runs,
     });
   }
 
