@@ -297,7 +297,9 @@ function checkItems<CI extends JsonObject>(
   where: string,
 ): ChildSpawn<JsonObject>[] {
   if (!Array.isArray(items)) {
-    throw new TypeError(`${where}: expected an array of children, received ${describeValue(items)}`);
+    throw new TypeError(
+      `${where}: expected an array of children, received ${describeValue(items)}`,
+    );
   }
   return items as ChildSpawn<JsonObject>[];
 }

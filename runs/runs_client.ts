@@ -1,11 +1,7 @@
 // What a client does with runs: trigger, look up, bulk-trigger, schedule, replay, cancel, and
 // spawn children for a task. One `RunsRuntime` per client holds the shared run subscription.
 
-import type {
-  EnginePorts,
-  TasksFilterInput,
-  TriggerWorkflowInput,
-} from "../transport/ports.ts";
+import type { EnginePorts, TasksFilterInput, TriggerWorkflowInput } from "../transport/ports.ts";
 import { describeValue } from "../transport/describe.ts";
 import type { JsonObject } from "../transport/types.ts";
 import { createRunListener, type RunListener, type RunListenerOptions } from "./run_listener.ts";
@@ -137,9 +133,12 @@ function batches(requests: TriggerWorkflowInput[]): TriggerWorkflowInput[][] {
   let current: TriggerWorkflowInput[] = [];
   let bytes = 0;
   for (const r of requests) {
-    const size = JSON.stringify(r.input).length + JSON.stringify(r.additionalMetadata ?? {}).length +
+    const size = JSON.stringify(r.input).length +
+      JSON.stringify(r.additionalMetadata ?? {}).length +
       r.name.length + 64;
-    if (current.length > 0 && (current.length >= MAX_BULK_TRIGGER || bytes + size > MAX_BULK_BYTES)) {
+    if (
+      current.length > 0 && (current.length >= MAX_BULK_TRIGGER || bytes + size > MAX_BULK_BYTES)
+    ) {
       out.push(current);
       current = [];
       bytes = 0;
@@ -321,7 +320,9 @@ export function checkChildSpawn(
   const options = item.options;
   if (options !== undefined) {
     if (options === null || typeof options !== "object") {
-      throw new TypeError(`${where}: options must be an object, received ${describeValue(options)}`);
+      throw new TypeError(
+        `${where}: options must be an object, received ${describeValue(options)}`,
+      );
     }
     if (options.key !== undefined && (typeof options.key !== "string" || options.key === "")) {
       throw new TypeError(

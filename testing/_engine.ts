@@ -48,6 +48,8 @@ import type { JsonObject, JsonValue } from "../transport/types.ts";
 import { evalCel } from "./_cel.ts";
 import { type ClockMode, EngineClock, type EngineTimer } from "./_clock.ts";
 import { StreamQueue } from "./_stream_queue.ts";
+import { RunsRoom } from "./_runs_room.ts";
+import { parseCron } from "../runs/cron.ts";
 import {
   goJson,
   isObject,
@@ -129,17 +131,32 @@ interface TaskDef {
   isOnFailure: boolean;
 }
 
-interface WorkflowVersion {
+/** A registered workflow version. */
+export interface WorkflowVersion {
   workflowId: string;
   versionId: string;
   name: string;
   eventTriggers: string[];
+  cronTriggers: string[];
+  cronInput: JsonObject;
   tasks: TaskDef[];
   onFailure: TaskDef | undefined;
   defaultPriority: number | undefined;
 }
 
-interface WorkflowRun {
+/** What created a run. */
+export type RunTrigger = "manual" | "event" | "child" | "schedule" | "cron";
+
+/** The parent task of a child run. */
+export interface RunParent {
+  workflowRunId: string;
+  taskRunId: string;
+  childIndex: number | undefined;
+  childKey: string | undefined;
+}
+
+/** A workflow run. */
+export interface WorkflowRun {
   id: string;
   version: WorkflowVersion;
   input: JsonObject;
@@ -147,6 +164,22 @@ interface WorkflowRun {
   priority: number;
   triggeringEvent: { id: string; key: string } | undefined;
   tasks: Map<string, TaskRun>;
+  triggeredBy: RunTrigger;
+  parent: RunParent | undefined;
+  /** Engine clock ms. */
+  createdAt: number;
+  /** Engine clock ms; undefined while unfinished (and again after a replay). */
+  finishedAt: number | undefined;
+}
+
+/** What {@link EngineCore.createRun} takes. */
+export interface CreateRunOptions {
+  workflowName: string;
+  input: JsonObject;
+  additionalMetadata?: JsonObject;
+  priority?: number;
+  triggeredBy: RunTrigger;
+  parent?: RunParent;
 }
 
 /** What a satisfied parent condition carries: the parent's outcome. */
@@ -156,7 +189,8 @@ interface ParentData {
   error?: string;
 }
 
-interface TaskRun {
+/** A task run. */
+export interface TaskRun {
   id: string;
   run: WorkflowRun;
   def: TaskDef;
@@ -410,6 +444,10 @@ export class EngineCore {
   #seq = 0;
   #needsSchedule = false;
   #closed = false;
+  /** Runs whose tasks changed since the last finished check. */
+  #touched = new Set<WorkflowRun>();
+  /** The rooms kept outside this file. */
+  readonly rooms: { runs: RunsRoom };
   /** Task runs sent a START_STEP_RUN whose worker has not yet sent an RPC about them. */
   #awaitingAck = new Set<string>();
 
@@ -417,6 +455,7 @@ export class EngineCore {
     this.tenantId = options.tenantId;
     this.version = options.version;
     this.clock = new EngineClock(options.clock, options.startMs, () => this.#afterTimers());
+    this.rooms = { runs: new RunsRoom(this) };
   }
 
   // ---------------------------------------------------------------- quiet / lifecycle
@@ -426,7 +465,7 @@ export class EngineCore {
     let n = 0;
     for (const w of this.#workers.values()) for (const s of w.streams) n += s.queue.pending;
     for (const s of this.#durableStreams) n += s.queue.pending;
-    return n;
+    return n + this.rooms.runs.pending();
   }
 
   /** START_STEP_RUN assignments no RPC has mentioned yet (the worker may still be reacting). */
@@ -477,6 +516,7 @@ export class EngineCore {
   endStreams(error?: unknown): void {
     for (const w of this.#workers.values()) for (const s of w.streams) s.queue.abort(error);
     for (const s of this.#durableStreams) s.queue.abort(error);
+    this.rooms.runs.endStreams(error);
     this.activity++;
   }
 
@@ -863,6 +903,7 @@ export class EngineCore {
   putStreamEvent(req: PutStreamEventRequest): void {
     const task = this.#taskForRpc(req.taskRunExternalId);
     this.#ack(task.id);
+    this.rooms.runs.streamEvent(task, req);
     this.#streamEvents.push({
       taskRunId: task.id,
       eventIndex: req.eventIndex === undefined ? undefined : Number(req.eventIndex),
@@ -911,17 +952,33 @@ export class EngineCore {
     ) {
       throw invalid(`default_priority must be between 1 and 3, got ${req.defaultPriority}`);
     }
+    for (const cron of req.cronTriggers) {
+      try {
+        parseCron(cron);
+      } catch (err) {
+        throw invalid(`workflow "${req.name}": ${(err as Error).message}`);
+      }
+    }
+    let cronInput: JsonObject = {};
+    if (req.cronInput !== undefined && req.cronInput !== "") {
+      const parsed = parseObject(req.cronInput);
+      if (!parsed) throw invalid(`workflow "${req.name}": cron_input must be a JSON object`);
+      cronInput = parsed;
+    }
     const previous = this.#workflows.get(req.name);
     const version: WorkflowVersion = {
       workflowId: previous?.workflowId ?? crypto.randomUUID(),
       versionId: crypto.randomUUID(),
       name: req.name,
       eventTriggers: [...req.eventTriggers],
+      cronTriggers: [...req.cronTriggers],
+      cronInput,
       tasks,
       onFailure,
       defaultPriority: req.defaultPriority,
     };
     this.#workflows.set(req.name, version);
+    this.rooms.runs.workflowPut(version);
     this.activity++;
     return create(CreateWorkflowVersionResponseSchema, {
       id: version.versionId,
@@ -1052,6 +1109,46 @@ export class EngineCore {
     return run.id;
   }
 
+  /**
+   * Creates a run (children, schedules, crons, the durable room's trigger_runs); the caller has
+   * validated input, metadata and priority. Throws INVALID_ARGUMENT for an unknown workflow.
+   */
+  createRun(options: CreateRunOptions): WorkflowRun {
+    const version = this.#workflows.get(options.workflowName);
+    if (!version) throw invalid(`workflow names not found: ${options.workflowName}`);
+    const run = this.#trigger(
+      version,
+      options.input,
+      options.additionalMetadata,
+      options.priority,
+      undefined,
+      options.triggeredBy,
+      options.parent,
+    );
+    this.#flush();
+    return run;
+  }
+
+  /** A run by id. */
+  run(id: string): WorkflowRun | undefined {
+    return this.#runs.get(id);
+  }
+
+  /** A task run by id. */
+  task(id: string): TaskRun | undefined {
+    return this.#tasks.get(id);
+  }
+
+  /** Every run, in creation order. */
+  allRuns(): IterableIterator<WorkflowRun> {
+    return this.#runs.values();
+  }
+
+  /** A workflow's current version by (namespaced) name. */
+  workflow(name: string): WorkflowVersion | undefined {
+    return this.#workflows.get(name);
+  }
+
   getRunDetails(id: string): GetRunDetailsResponse {
     if (!isUuid(id)) throw invalid("invalid external id");
     const run = this.#runs.get(id);
@@ -1091,14 +1188,9 @@ export class EngineCore {
     if (req.externalIds.length > 0 && req.filter) {
       throw invalid("cannot provide both external ids and filter");
     }
-    if (req.filter) {
-      throw new ConnectError(
-        "task filters are not supported by the mock engine",
-        Code.Unimplemented,
-      );
-    }
+    const ids = req.filter ? this.rooms.runs.selectRuns(req.filter) : req.externalIds;
     const cancelled: string[] = [];
-    for (const id of req.externalIds) {
+    for (const id of ids) {
       const run = this.#runs.get(id);
       const targets = run ? [...run.tasks.values()] : [this.#tasks.get(id)].filter((t) => !!t);
       for (const task of targets) {
@@ -1199,6 +1291,8 @@ export class EngineCore {
     additionalMetadata: JsonObject | undefined,
     priority: number | undefined,
     triggeringEvent: { id: string; key: string } | undefined,
+    triggeredBy: RunTrigger = triggeringEvent ? "event" : "manual",
+    parent?: RunParent,
   ): WorkflowRun {
     const run: WorkflowRun = {
       id: crypto.randomUUID(),
@@ -1208,8 +1302,13 @@ export class EngineCore {
       priority: priority ?? version.defaultPriority ?? 1,
       triggeringEvent,
       tasks: new Map(),
+      triggeredBy,
+      parent,
+      createdAt: this.clock.now(),
+      finishedAt: undefined,
     };
     this.#runs.set(run.id, run);
+    this.#touched.add(run);
     const defs = version.onFailure ? [...version.tasks, version.onFailure] : version.tasks;
     for (const def of defs) {
       const task: TaskRun = {
@@ -1417,6 +1516,8 @@ export class EngineCore {
   }
 
   #taskEvent(task: TaskRun, kind: ParentData["kind"]): void {
+    this.#touched.add(task.run);
+    this.rooms.runs.taskEvent(task, kind);
     const output = task.status === "SKIPPED" ? { skipped: true } : task.output ?? {};
     for (const match of [...this.#matches]) {
       if (match.removed) continue;
@@ -1535,6 +1636,7 @@ export class EngineCore {
       this.#taskEvent(task, "CANCELLED");
     } else {
       this.#enqueue(task);
+      this.rooms.runs.taskEvent(task, "STARTED");
     }
   }
 
@@ -1578,6 +1680,103 @@ export class EngineCore {
       this.#needsSchedule = false;
       this.#schedule();
     }
+    if (this.#touched.size > 0) this.#checkFinished();
+  }
+
+  // A run is finished once no task is pending, queued or running; the runs room tells its
+  // subscribers. A replay makes a finished run unfinished again.
+  #checkFinished(): void {
+    const touched = [...this.#touched];
+    this.#touched.clear();
+    for (const run of touched) {
+      let done = true;
+      for (const t of run.tasks.values()) {
+        if (t.status === "PENDING" || t.status === "QUEUED" || t.status === "RUNNING") {
+          done = false;
+          break;
+        }
+      }
+      if (done && run.finishedAt === undefined) {
+        run.finishedAt = this.clock.now();
+        this.rooms.runs.runFinished(run);
+      } else if (!done) run.finishedAt = undefined;
+    }
+  }
+
+  /** The run's status as the engine derives it from its tasks. */
+  runStatus(run: WorkflowRun): RunStatus {
+    const statuses: RunStatus[] = [];
+    for (const t of run.tasks.values()) {
+      statuses.push(t.status === "PENDING" ? RunStatus.QUEUED : wireStatus(t.status));
+    }
+    return deriveRunStatus(statuses);
+  }
+
+  /**
+   * `ReplayTasks`: each selected task (a run id selects all its tasks) and its DAG descendants
+   * start over as a new attempt. Runs with unfinished tasks are left alone, as the engine's
+   * preflight check does. Returns the replayed task run ids.
+   */
+  replay(ids: string[]): string[] {
+    const selected = new Map<WorkflowRun, Set<TaskRun>>();
+    for (const id of ids) {
+      const run = this.#runs.get(id);
+      const tasks = run ? [...run.tasks.values()] : [this.#tasks.get(id)].filter((t) => !!t);
+      for (const t of tasks) {
+        let set = selected.get(t.run);
+        if (!set) selected.set(t.run, set = new Set());
+        set.add(t);
+      }
+    }
+    const replayed: string[] = [];
+    for (const [run, set] of selected) {
+      const busy = [...run.tasks.values()].some((t) =>
+        t.status === "PENDING" || t.status === "QUEUED" || t.status === "RUNNING"
+      );
+      if (busy) {
+        this.note(`replay of run ${run.id} skipped: it has unfinished tasks`);
+        continue;
+      }
+      // Descendants re-run too: they wait for their replayed parents again.
+      let grew = true;
+      while (grew) {
+        grew = false;
+        for (const t of run.tasks.values()) {
+          if (set.has(t)) continue;
+          const parentReplayed = t.def.parents.some((p) => set.has(run.tasks.get(p)!));
+          if (parentReplayed) {
+            set.add(t);
+            grew = true;
+          }
+        }
+      }
+      const onFailure = run.version.onFailure && run.tasks.get(run.version.onFailure.readableId);
+      if (onFailure && set.size > (set.has(onFailure) ? 1 : 0)) set.add(onFailure);
+      for (const t of set) {
+        t.retryCount++;
+        t.appRetryCount = 0;
+        t.output = undefined;
+        t.error = undefined;
+        t.stepRunErrors = {};
+        t.status = "PENDING";
+        replayed.push(t.id);
+      }
+      for (const t of set) {
+        if (t === onFailure) {
+          if (set.size === 1) this.#createTask(t, "QUEUE", {}, {});
+          else this.#addMatch(t, this.#onFailureConditions(run));
+        } else if (t.def.parents.length > 0) {
+          this.#addMatch(t, this.#parentConditions(run, t.def));
+        } else {
+          const own = t.def.conditions.filter((c) => c.kind !== "PARENT");
+          if (own.length === 0) this.#createTask(t, "QUEUE", {}, {});
+          else this.#addMatch(t, own.map((c) => this.#ownCondition(c)));
+        }
+      }
+      this.#touched.add(run);
+    }
+    this.#flush();
+    return replayed;
   }
 
   #schedule(): void {
@@ -1698,6 +1897,10 @@ export class EngineCore {
       workflowVersionId: run.version.versionId,
       triggeringEventExternalId: run.triggeringEvent?.id,
       triggeringEventKey: run.triggeringEvent?.key,
+      // A child's assignment names its parent *task* run, as the engine's does.
+      parentWorkflowRunId: run.parent?.taskRunId,
+      childWorkflowIndex: run.parent?.childIndex,
+      childWorkflowKey: run.parent?.childKey,
     });
     stream.queue.push(action);
     if (type === ActionType.START_STEP_RUN) this.#awaitingAck.add(task.id);
@@ -1756,6 +1959,7 @@ export class EngineCore {
     }
     this.#finishAttempt(task);
     if (!shouldNotRetry && task.def.retries > task.appRetryCount) {
+      this.rooms.runs.taskEvent(task, "FAILED", error);
       task.retryCount++;
       task.appRetryCount++;
       task.error = error;

@@ -1,3 +1,6 @@
+import type { RunInfo } from "./_runs_room.ts";
+export type { RunInfo } from "./_runs_room.ts";
+export type { RunTrigger } from "./_engine.ts";
 import type { Transport } from "@connectrpc/connect";
 import { resolveConfig } from "../transport/config.ts";
 import { parseDuration } from "../transport/duration.ts";
@@ -626,6 +629,41 @@ export class MockEngine implements AsyncDisposable {
    */
   workflowRuns(): string[] {
     return this.#core.workflowRunIds();
+  }
+
+  /**
+   * Workflow runs in creation order, with what created them and, for children, their parent
+   * task run, index and key.
+   *
+   * @returns One entry per run.
+   * @example
+   * ```ts
+   * import { createWorker, workflow } from "@hatchet-deno/sdk";
+   * import { MockEngine } from "@hatchet-deno/sdk/testing";
+   * import assert from "node:assert/strict";
+   *
+   * const wf = workflow({ name: "nightly", onCrons: ["0 2 * * *"] });
+   * wf.task({ name: "backup", fn: () => ({}) });
+   * await using engine = new MockEngine({ start: new Date("2026-01-01T00:00:00Z") });
+   * await using worker = createWorker(engine.client, { name: "w", workflows: [wf] });
+   * await worker.start();
+   * await engine.advance("3h");
+   * assert.deepEqual(engine.runs().map((r) => [r.triggeredBy, r.createdAt.toISOString()]), [
+   *   ["cron", "2026-01-01T02:00:00.000Z"],
+   * ]);
+   * ```
+   */
+  runs(): RunInfo[] {
+    return this.#core.rooms.runs.runs();
+  }
+
+  /**
+   * Scheduled runs (`runs.schedule()`) that have not fired yet, by time.
+   *
+   * @returns One entry per pending schedule.
+   */
+  schedules(): { id: string; workflowName: string; triggerAt: Date }[] {
+    return this.#core.rooms.runs.schedules();
   }
 
   /**

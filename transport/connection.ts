@@ -25,10 +25,10 @@ import type {
   EventsPort,
   LabelValue,
   MatchAction,
-  RpcCode,
-  RunDetailsData,
   ResourceEventKind,
   ResourceKind,
+  RpcCode,
+  RunDetailsData,
   RunStatusName,
   StepEventKind,
   SubscriptionsPort,
@@ -49,12 +49,12 @@ import {
   Dispatcher,
   DurableEventListenerConditionsSchema,
   EventsService,
+  ResourceEventType,
+  ResourceType,
   RunStatus,
   SDKS,
   StepActionEventType,
   TaskConditionsSchema,
-  ResourceEventType,
-  ResourceType,
   TasksFilterSchema,
   V1Dispatcher,
   WorkerLabelsSchema,
@@ -456,6 +456,8 @@ export function createEnginePorts(transport: Transport): EnginePorts {
           description: input.description,
           version: input.version,
           eventTriggers: input.eventTriggers,
+          cronTriggers: input.cronTriggers ?? [],
+          cronInput: input.cronInput,
           tasks: input.tasks.map(taskToProto),
           onFailureTask: input.onFailureTask && taskToProto(input.onFailureTask),
           defaultPriority: input.defaultPriority,
@@ -535,11 +537,14 @@ export function createEnginePorts(transport: Transport): EnginePorts {
       return { workflowRunId: res.workflowRunId };
     },
     async bulkTriggerWorkflow(inputs, options) {
-      const res = await call("/WorkflowService/BulkTriggerWorkflow", () =>
-        workflows.bulkTriggerWorkflow(
-          { workflows: inputs.map(triggerToProto) },
-          connectOptions(options),
-        ));
+      const res = await call(
+        "/WorkflowService/BulkTriggerWorkflow",
+        () =>
+          workflows.bulkTriggerWorkflow(
+            { workflows: inputs.map(triggerToProto) },
+            connectOptions(options),
+          ),
+      );
       return res.workflowRunIds;
     },
     async scheduleWorkflow(input, options) {

@@ -363,6 +363,10 @@ export interface PutWorkflowInput {
   description: string;
   version: string;
   eventTriggers: string[];
+  /** Five-field cron expressions (UTC). */
+  cronTriggers?: string[];
+  /** JSON text of the input cron runs get. */
+  cronInput?: string;
   tasks: CreateTaskInput[];
   onFailureTask?: CreateTaskInput;
   defaultPriority?: number;
