@@ -366,7 +366,7 @@ export interface BulkTriggerItem<I extends JsonObject = JsonObject> {
  * import assert from "node:assert/strict";
  *
  * const wf = workflow({ name: "slow" });
- * wf.task({ name: "wait", fn: (_input, ctx) => new Promise((_, reject) => ctx.signal.addEventListener("abort", () => reject(ctx.signal.reason))) });
+ * wf.task({ name: "wait", fn: (_input, ctx) => new Promise<{ [key: string]: never }>((_, reject) => ctx.signal.addEventListener("abort", () => reject(ctx.signal.reason))) });
  * await using engine = new MockEngine();
  * await using worker = createWorker(engine.client, { name: "w", workflows: [wf] });
  * await worker.start();
