@@ -39,6 +39,7 @@ export class Attempts {
     this.#links = links;
   }
 
+  /** Serves SendStepActionEvent: an attempt started, completed, failed or was cancelled. */
   sendStepActionEvent(req: StepActionEvent): ActionEventResponse {
     const task = this.#links.runs.taskForRpc(req.taskRunExternalId, true);
     this.#links.queue.ack(task.id);
@@ -96,6 +97,7 @@ export class Attempts {
     return response;
   }
 
+  /** Creates a task run its match chose to create: queued, skipped or cancelled. */
   create(
     task: TaskRun,
     action: ConditionAction,
@@ -139,6 +141,7 @@ export class Attempts {
     this.#state.activity++;
   }
 
+  /** Fails an attempt: queued again (after backoff) while retries remain, else FAILED. */
   fail(task: TaskRun, error: string, shouldNotRetry: boolean, cancelOnWorker = false): void {
     if (cancelOnWorker && task.workerId) {
       const worker = this.#links.workers.get(task.workerId);

@@ -162,6 +162,7 @@ export class Matches {
     return out;
   }
 
+  /** A task's own sleep or user-event condition, as a match condition. */
   ownCondition(c: StepCondition): MatchCondition {
     if (c.kind === "SLEEP") {
       return this.sleepCondition({
@@ -182,6 +183,7 @@ export class Matches {
     };
   }
 
+  /** A sleep condition; its timer is armed when its match opens. */
   sleepCondition(
     c: { orGroupId: string; action: ConditionAction; readableDataKey: string; sleepFor: string },
   ): MatchCondition {
@@ -197,6 +199,7 @@ export class Matches {
     };
   }
 
+  /** Opens a match that creates `task` when its conditions fire. */
   addMatch(task: TaskRun, conditions: MatchCondition[], carried?: Match): void {
     const match: Match = {
       kind: "TRIGGER",
@@ -220,6 +223,7 @@ export class Matches {
     });
   }
 
+  /** Offers a pushed event to the user-event conditions of every open match. */
   userEvent(key: string, payload: JsonObject): void {
     for (const match of [...this.#matches]) {
       if (match.removed) continue;
@@ -236,6 +240,7 @@ export class Matches {
     }
   }
 
+  /** Offers a task run's outcome to the parent conditions listening to it. */
   taskEvent(task: TaskRun, kind: ParentData["kind"]): void {
     const output = task.status === "SKIPPED" ? { skipped: true } : task.output ?? {};
     for (const match of [...this.#matches]) {

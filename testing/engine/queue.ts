@@ -69,6 +69,7 @@ export class Queue {
     this.#needsSchedule = true;
   }
 
+  /** Queues a task run (again), in priority then arrival order, with its schedule timeout. */
   enqueue(task: TaskRun): void {
     const queue = this.#queue;
     // A task queued before (a retry, a requeue) leaves its old place first.
@@ -189,6 +190,7 @@ export class Queue {
     });
   }
 
+  /** Gives the slot units a task run holds back to its worker. */
   freeSlot(task: TaskRun): void {
     const worker = task.slotWorkerId ? this.#links.workers.get(task.slotWorkerId) : undefined;
     task.slotWorkerId = undefined;
@@ -199,6 +201,7 @@ export class Queue {
     this.#needsSchedule = true;
   }
 
+  /** Sends an assignment or a cancellation to the worker's open listen stream. */
   send(worker: WorkerState, task: TaskRun, type: ActionType): void {
     const stream = openStream(worker);
     if (!stream) {

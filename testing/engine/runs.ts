@@ -190,6 +190,7 @@ export class Runs {
     return create(CancelTasksResponseSchema, { cancelledTasks: cancelled });
   }
 
+  /** Starts a run of `version`: creates its task runs, queues the roots, opens the other matches. */
   trigger(
     version: WorkflowVersion,
     input: JsonObject,
@@ -249,6 +250,7 @@ export class Runs {
     return run;
   }
 
+  /** The START_STEP_RUN payload, encoded as the engine encodes it. */
   payload(task: TaskRun): string {
     const parents: Record<string, JsonValue> = {};
     for (const name of task.def.parents) {

@@ -187,6 +187,7 @@ export class Workers {
     this.#links.queue.flush();
   }
 
+  /** Whether the worker would get work now: an open stream and a recent heartbeat. */
   isLive(w: WorkerState): boolean {
     const stream = openStream(w);
     if (!stream || w.unsubscribed) return false;
