@@ -21,7 +21,6 @@ import {
   PutStreamEventResponseSchema,
   RegisterDurableEventResponseSchema,
   ReleaseSlotResponseSchema,
-  ReplayTasksResponseSchema,
   StepActionEventType,
   type SubscribeToWorkflowEventsRequest,
   type SubscribeToWorkflowRunsRequest,
@@ -36,7 +35,6 @@ import {
   WorkflowService,
 } from "../transport/services.ts";
 import type { EngineCore } from "./_engine.ts";
-import { isUuid } from "./_validate.ts";
 import type { CallContext, ServiceRegistry } from "./_listener.ts";
 
 /**
@@ -273,7 +271,6 @@ export class ServiceState {
         }),
       listenForDurableEvent: (requests, ctx) => this.#listenDurable(requests, ctx),
     });
-    const runs = core.rooms.runs;
     router.service(WorkflowService, {
       triggerWorkflow: (req, ctx) =>
         this.unary(
@@ -282,7 +279,7 @@ export class ServiceState {
           triggerSummary(req),
           () =>
             create(TriggerWorkflowResponseSchema, {
-              workflowRunId: runs.triggerWorkflow(req),
+              workflowRunId: core.triggerWorkflow(req),
             }),
         ),
       bulkTriggerWorkflow: (req, ctx) =>
@@ -292,7 +289,7 @@ export class ServiceState {
           { count: req.workflows.length },
           () =>
             create(BulkTriggerWorkflowResponseSchema, {
-              workflowRunIds: runs.bulkTriggerWorkflow(req),
+              workflowRunIds: core.bulkTriggerWorkflow(req),
             }),
         ),
       scheduleWorkflow: (req, ctx) =>
@@ -300,7 +297,7 @@ export class ServiceState {
           "ScheduleWorkflow",
           ctx,
           { name: req.name, schedules: req.schedules.length },
-          () => runs.scheduleWorkflow(req),
+          () => core.scheduleWorkflow(req),
         ),
       // PutRateLimit (flow control) is served by its own room.
     });
@@ -325,19 +322,12 @@ export class ServiceState {
           () => core.getRunDetails(req.externalId),
         ),
       replayTasks: (req, ctx) =>
-        this.unary("ReplayTasks", ctx, { externalIds: [...req.externalIds] }, () => {
-          for (const id of req.externalIds) {
-            if (!isUuid(id)) throw new ConnectError("invalid external id", Code.InvalidArgument);
-          }
-          if (req.externalIds.length > 0 && req.filter) {
-            throw new ConnectError(
-              "cannot provide both external ids and filter",
-              Code.InvalidArgument,
-            );
-          }
-          const ids = req.filter ? core.rooms.runs.selectRuns(req.filter) : req.externalIds;
-          return create(ReplayTasksResponseSchema, { replayedTasks: core.replay(ids) });
-        }),
+        this.unary(
+          "ReplayTasks",
+          ctx,
+          { externalIds: [...req.externalIds] },
+          () => core.replayTasks(req),
+        ),
       cancelTasks: (req, ctx) =>
         this.unary(
           "CancelTasks",
@@ -384,8 +374,8 @@ export class ServiceState {
     ctx: CallContext,
   ): AsyncIterable<WorkflowRunEvent> {
     this.begin("SubscribeToWorkflowRuns", ctx);
-    const runs = this.core.rooms.runs;
-    const stream = runs.openRunsStream();
+    const core = this.core;
+    const stream = core.openRunsStream();
     void (async () => {
       try {
         for await (const req of requests) {
@@ -393,13 +383,13 @@ export class ServiceState {
             method: "SubscribeToWorkflowRuns",
             summary: { workflowRunId: req.workflowRunId },
           });
-          runs.subscribeRun(stream, req.workflowRunId);
+          core.subscribeRun(stream, req.workflowRunId);
         }
       } catch {
         // The client went away: the signal below closes the stream.
       }
     })();
-    const close = onceClosed(ctx.signal, () => runs.closeRunsStream(stream));
+    const close = onceClosed(ctx.signal, () => core.closeRunsStream(stream));
     return (async function* () {
       try {
         yield* stream.queue.drain(ctx.signal);
@@ -416,9 +406,9 @@ export class ServiceState {
     const entry = this.begin("SubscribeToWorkflowEvents", ctx, {
       workflowRunId: req.workflowRunId ?? "",
     });
-    const runs = this.core.rooms.runs;
+    const core = this.core;
     const runId = req.workflowRunId;
-    let queue: ReturnType<typeof runs.openEventStream>;
+    let queue: ReturnType<typeof core.openEventStream>;
     try {
       if (runId === undefined) {
         throw new ConnectError(
@@ -428,12 +418,12 @@ export class ServiceState {
           req.additionalMetaKey !== undefined ? Code.Unimplemented : Code.InvalidArgument,
         );
       }
-      queue = runs.openEventStream(runId);
+      queue = core.openEventStream(runId);
     } catch (err) {
       this.fail(entry, err);
       throw err;
     }
-    const close = onceClosed(ctx.signal, () => runs.closeEventStream(runId, queue));
+    const close = onceClosed(ctx.signal, () => core.closeEventStream(runId, queue));
     return (async function* () {
       try {
         yield* queue.drain(ctx.signal);

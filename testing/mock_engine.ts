@@ -1,6 +1,3 @@
-import type { RunInfo } from "./_runs_room.ts";
-export type { RunInfo } from "./_runs_room.ts";
-export type { RunTrigger } from "./_engine.ts";
 import type { Transport } from "@connectrpc/connect";
 import { resolveConfig } from "../transport/config.ts";
 import { parseDuration } from "../transport/duration.ts";
@@ -8,7 +5,13 @@ import { authInterceptor } from "../transport/grpc_transport.ts";
 import type { RpcCode } from "../transport/ports.ts";
 import type { DurationInput, JsonObject } from "../transport/types.ts";
 import { createClientFromTransport, type HatchetClient } from "../worker/client.ts";
-import { EngineCore, type TaskRunInfo, type TaskStatus, type WorkerInfo } from "./_engine.ts";
+import {
+  EngineCore,
+  type RunInfo,
+  type TaskRunInfo,
+  type TaskStatus,
+  type WorkerInfo,
+} from "./_engine.ts";
 import { startListener } from "./_listener.ts";
 import { createMemoryTransport } from "./_memory_transport.ts";
 import {
@@ -23,11 +26,13 @@ import { testCertificates } from "./_tls.ts";
 import { makeToken } from "./_token.ts";
 import { ConnectError } from "@connectrpc/connect";
 
+export type { RunTrigger } from "./_engine.ts";
 export type {
   PushDelivery,
   PushEndpoint,
   PushEndpointOptions,
   RpcLogEntry,
+  RunInfo,
   TaskRunInfo,
   TaskStatus,
   WorkerInfo,
@@ -67,6 +72,14 @@ export interface MockEngineOptions {
   namespace?: string;
   /** Where the virtual clock starts; default 2026-01-01T00:00:00Z. */
   start?: Date;
+  /**
+   * How long a run triggered by `TriggerWorkflowRun` (`client.runs.trigger()`) takes to exist
+   * after its id is returned; default 0. A real engine answers at once when its optimistic
+   * scheduler takes the request and otherwise hands the run to its message queue, so the id
+   * can come back before the run exists: until then `GetRunDetails` says `NOT_FOUND` and
+   * nothing of the run is scheduled. Set this to test code against that.
+   */
+  triggerDelay?: DurationInput;
 }
 
 /**
@@ -294,6 +307,7 @@ export class MockEngine implements AsyncDisposable {
       startMs,
       version: options?.version === undefined ? "v0.79.0" : options.version,
       tenantId: this.tenantId,
+      triggerDelayMs: options?.triggerDelay === undefined ? 0 : parseDuration(options.triggerDelay),
     });
     this.token = makeToken({
       sub: this.tenantId,
@@ -656,7 +670,7 @@ export class MockEngine implements AsyncDisposable {
    * ```
    */
   runs(): RunInfo[] {
-    return this.#core.rooms.runs.runs();
+    return this.#core.runs();
   }
 
   /**
@@ -665,7 +679,7 @@ export class MockEngine implements AsyncDisposable {
    * @returns One entry per pending schedule.
    */
   schedules(): { id: string; workflowName: string; triggerAt: Date }[] {
-    return this.#core.rooms.runs.schedules();
+    return this.#core.schedules();
   }
 
   /**

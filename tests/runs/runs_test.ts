@@ -64,9 +64,13 @@ Deno.test("ctx.spawnChild() links the child to its parent task, and a retry gets
   assert.equal(runs[1].parentTaskRunId, parentTask.id);
   assert.equal(runs[1].parentWorkflowRunId, run.id);
   assert.equal(out.a.parent, parentTask.id);
+  // The parent's metadata flows down (its traceparent too, so the child joins its trace).
+  const traceparent = runs[0].additionalMetadata?.traceparent;
+  assert.match(String(traceparent), /^00-[0-9a-f]{32}-[0-9a-f]{16}-01$/);
   assert.deepEqual(out.a.meta, {
     tenant: "acme",
     own: 1,
+    traceparent,
     hatchet__parent_workflow_run_id: run.id,
     hatchet__parent_step_run_id: parentTask.id,
   });
