@@ -240,3 +240,65 @@ Deno.test("runs.replay() runs a finished run's tasks again as new attempts", asy
   assert.deepEqual(again.outputs, { first: { call: 2 }, second: { saw: 2 } });
   assert.deepEqual(engine.taskRuns(run.id).map((t) => t.retryCount), [1, 1]);
 });
+
+/** Resolves to the promise's state without waiting for it. */
+async function settled(p: Promise<unknown>): Promise<boolean> {
+  const pending = Symbol("pending");
+  return await Promise.race([p.then(() => true, () => true), Promise.resolve(pending)]) !==
+    pending;
+}
+
+Deno.test("RunRef.result() waits by subscription for a run the engine creates late (triggerDelay)", async () => {
+  await using engine = new MockEngine({ triggerDelay: "2s" });
+  const wf = workflow<{ n: number }>({ name: "late" });
+  wf.task({ name: "t", fn: (input) => ({ n: input.n }) });
+  await using worker = createWorker(engine.client, { name: "w", workflows: [wf], logger: quiet });
+  await worker.start();
+  const run = await engine.client.runs.trigger(wf, { n: 7 });
+  const result = run.result();
+  await engine.advance("1s");
+  assert.deepEqual(engine.workflowRuns(), [], "the run does not exist yet");
+  assert.equal(await settled(result), false);
+  await engine.advance("1s");
+  assert.deepEqual(await result, { status: "COMPLETED", outputs: { t: { n: 7 } }, errors: {} });
+  const log = engine.rpcLog().filter((e) =>
+    e.method === "SubscribeToWorkflowRuns" || e.method === "GetRunDetails"
+  );
+  // The listener asked for the id before the run existed; the details were read once, after
+  // the engine said the run finished, so no NOT_FOUND poll happened.
+  assert.deepEqual(log.map((e) => [e.method, e.summary?.workflowRunId, e.error]), [
+    ["SubscribeToWorkflowRuns", undefined, undefined],
+    ["SubscribeToWorkflowRuns", run.id, undefined],
+    ["GetRunDetails", run.id, undefined],
+  ]);
+});
+
+Deno.test("RunRef.result() for 50 concurrent triggers under triggerDelay shares one subscription", async () => {
+  await using engine = new MockEngine({ triggerDelay: "2s" });
+  const wf = workflow<{ n: number }>({ name: "burst" });
+  wf.task({ name: "t", fn: (input) => ({ square: input.n * input.n }) });
+  await using worker = createWorker(engine.client, { name: "w", workflows: [wf], logger: quiet });
+  await worker.start();
+  const inputs = Array.from({ length: 50 }, (_, n) => n);
+  const results = Promise.all(inputs.map(async (n) => {
+    const run = await engine.client.runs.trigger(wf, { n });
+    return { id: run.id, result: await run.result() };
+  }));
+  await engine.advance("1s");
+  assert.deepEqual(engine.workflowRuns(), []);
+  assert.equal(await settled(results), false);
+  await engine.advance("1s");
+  const done = await results;
+  assert.deepEqual(
+    done.map((d) => d.result),
+    inputs.map((n) => ({ status: "COMPLETED", outputs: { t: { square: n * n } }, errors: {} })),
+  );
+  const log = engine.rpcLog();
+  const subscriptions = log.filter((e) => e.method === "SubscribeToWorkflowRuns");
+  assert.equal(subscriptions.filter((e) => e.summary === undefined).length, 1, "one stream");
+  assert.deepEqual(
+    new Set(subscriptions.map((e) => e.summary?.workflowRunId).filter((id) => id !== undefined)),
+    new Set(done.map((d) => d.id)),
+  );
+  assert.deepEqual(log.filter((e) => e.method === "GetRunDetails" && e.error !== undefined), []);
+});
