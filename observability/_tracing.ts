@@ -1,7 +1,8 @@
-// Spans through `@opentelemetry/api`. With no SDK registered (and no `OTEL_DENO=true`), every
-// span the API hands out is a non-recording one with an invalid context: this module checks
-// `isRecording()` once and does nothing more, so tracing off costs one `startSpan` call per task
-// attempt and nothing per log line.
+// Spans through `@opentelemetry/api`. With no SDK registered (and no `OTEL_DENO=true`), the API
+// would hand out non-recording spans; this module checks for a registered provider first and
+// then does nothing at all, so tracing off costs one global lookup per task attempt, trigger and
+// push, and nothing per log line. With a provider, a span that is not recording (sampled out)
+// is dropped after one `isRecording()` check.
 //
 // Runs join a trace through the W3C `traceparent` in their additional metadata. This module
 // reads and writes that header itself instead of through the global propagator, so it works the
@@ -10,6 +11,7 @@
 import {
   type Context as OtelContext,
   context,
+  ProxyTracerProvider,
   ROOT_CONTEXT,
   type Span,
   type SpanContext,
@@ -28,6 +30,18 @@ export const TRACER_VERSION = "0.1.0";
 export const TRACEPARENT_KEY = "traceparent";
 
 let cachedTracer: Tracer | undefined;
+// What a ProxyTracerProvider delegates to while no SDK is registered (the API's no-op provider).
+const NO_PROVIDER = new ProxyTracerProvider().getDelegate();
+
+/**
+ * True when no tracer provider is registered with the API: nothing can record a span, so the
+ * callers skip all tracing work. Costs a global lookup. A registered provider that samples
+ * nothing still reads as on; its spans are then non-recording and dropped the same way.
+ */
+export function tracingOff(): boolean {
+  const provider = trace.getTracerProvider();
+  return provider instanceof ProxyTracerProvider && provider.getDelegate() === NO_PROVIDER;
+}
 
 /** The SDK's tracer (a proxy that follows whatever provider is registered later). */
 export function tracer(): Tracer {
@@ -110,6 +124,7 @@ export function startOutgoingSpan(
   metadata: JsonObject | undefined,
   attributes?: Record<string, string | number>,
 ): OutgoingSpan {
+  if (tracingOff()) return NOT_TRACING(metadata);
   let parent = context.active();
   if (trace.getSpan(parent) === undefined && metadata?.[TRACEPARENT_KEY] !== undefined) {
     parent = contextFromMetadata(metadata);
@@ -195,6 +210,7 @@ export interface AttemptTrace {
  * @returns The attempt's trace, or `undefined` when nothing records spans.
  */
 export function startAttemptSpan(info: AttemptInfo): AttemptTrace | undefined {
+  if (tracingOff()) return undefined;
   const parent = contextFromMetadata(info.additionalMetadata);
   const span = tracer().startSpan(info.taskName, { kind: SpanKind.CONSUMER }, parent);
   if (!span.isRecording()) {

@@ -297,23 +297,20 @@ Deno.test("createWorker() throws for a bad healthcheck option, naming the value"
   const wf = workflow({ name: "x" });
   wf.task({ name: "t", fn: () => ({}) });
   await using engine = new MockEngine();
-  const client = engine;
-  {
-    assert.throws(
-      () =>
-        createWorker(client.client, { name: "w", workflows: [wf], healthcheck: { port: 70_000 } }),
-      new RangeError(
-        'Worker "w": healthcheck.port must be an integer from 0 to 65535, received 70000',
-      ),
-    );
-    assert.throws(
-      () =>
-        createWorker(client.client, {
-          name: "w",
-          workflows: [wf],
-          healthcheck: { hostname: "" },
-        }),
-      new TypeError('Worker "w": healthcheck.hostname must be a non-empty string, received ""'),
-    );
-  }
+  assert.throws(
+    () =>
+      createWorker(engine.client, { name: "w", workflows: [wf], healthcheck: { port: 70_000 } }),
+    new RangeError(
+      'Worker "w": healthcheck.port must be an integer from 0 to 65535, received 70000',
+    ),
+  );
+  assert.throws(
+    () =>
+      createWorker(engine.client, {
+        name: "w",
+        workflows: [wf],
+        healthcheck: { hostname: "" },
+      }),
+    new TypeError('Worker "w": healthcheck.hostname must be a non-empty string, received ""'),
+  );
 });
