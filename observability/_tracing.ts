@@ -96,6 +96,8 @@ export function contextFromMetadata(metadata: JsonObject | undefined): OtelConte
 export interface OutgoingSpan {
   /** `metadata` with `traceparent` set to this span, or `metadata` as given when not tracing. */
   readonly metadata: JsonObject | undefined;
+  /** Runs the call with this span active (so the transport's own spans nest under it). */
+  run<T>(fn: () => T): T;
   /** Records the run or event id the engine answered with. */
   setId(key: string, id: string): void;
   /** Ends the span; with an error, records it and marks the span failed. */
@@ -104,6 +106,7 @@ export interface OutgoingSpan {
 
 const NOT_TRACING = (metadata: JsonObject | undefined): OutgoingSpan => ({
   metadata,
+  run: (fn) => fn(),
   setId() {},
   end() {},
 });
@@ -137,6 +140,7 @@ export function startOutgoingSpan(
   if (attributes !== undefined) span.setAttributes(attributes);
   return {
     metadata: { ...metadata, [TRACEPARENT_KEY]: formatTraceparent(span.spanContext()) },
+    run: (fn) => context.with(trace.setSpan(parent, span), fn),
     setId(key, id) {
       span.setAttribute(key, id);
     },

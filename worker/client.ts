@@ -73,14 +73,16 @@ export function createClientFromTransport(
           "hatchet.event_key": namespaced,
         });
         try {
-          const pushed = await ports.events.push({
-            key: namespaced,
-            payload: JSON.stringify(payload),
-            eventTimestamp: new Date(),
-            additionalMetadata: span.metadata && JSON.stringify(span.metadata),
-            priority: options?.priority,
-            scope: options?.scope,
-          });
+          const pushed = await span.run(() =>
+            ports.events.push({
+              key: namespaced,
+              payload: JSON.stringify(payload),
+              eventTimestamp: new Date(),
+              additionalMetadata: span.metadata && JSON.stringify(span.metadata),
+              priority: options?.priority,
+              scope: options?.scope,
+            })
+          );
           span.setId("hatchet.event_id", pushed.eventId);
           span.end();
           return pushed;
@@ -102,12 +104,14 @@ export function createClientFromTransport(
           },
         );
         try {
-          const { workflowRunId } = await ports.admin.triggerWorkflowRun({
-            workflowName,
-            input,
-            additionalMetadata: span.metadata,
-            priority: options?.priority,
-          });
+          const { workflowRunId } = await span.run(() =>
+            ports.admin.triggerWorkflowRun({
+              workflowName,
+              input,
+              additionalMetadata: span.metadata,
+              priority: options?.priority,
+            })
+          );
           span.setId("hatchet.workflow_run_id", workflowRunId);
           span.end();
           return runRef(ports, workflowRunId);
