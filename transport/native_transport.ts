@@ -189,7 +189,7 @@ function createFetchH2Client(client: Deno.HttpClient) {
     let res: Response;
     for (let attempt = 1;; attempt++) {
       try {
-        res = await fetch(req.url, {
+        res = await isolatedFetch(req.url, {
           method: req.method,
           headers: req.header,
           body: body?.stream(controller.signal) ?? null,
@@ -327,7 +327,7 @@ function createFetchH2Client(client: Deno.HttpClient) {
     if (isClosed) throw new ConnectError(TRANSPORT_CLOSED, Code.Canceled);
     for (let attempt = 1;; attempt++) {
       try {
-        return await fetch(url, {
+        return await isolatedFetch(url, {
           method: "POST",
           headers,
           ...requestBody(body),
@@ -767,3 +767,11 @@ export const compressionGzipWeb: Compression = {
 
 /** Response encodings the native stack accepts. */
 const ACCEPT_COMPRESSION: Compression[] = [compressionGzipWeb];
+
+// With OTEL_DENO=true, Deno 2.9.3 makes each fetch's span the current OpenTelemetry context of
+// the code that called fetch, and it stays current after the await: every later span of that
+// caller (a trigger, the next task) would hang below one finished fetch span. Called from a
+// promise job, fetch sets its span in the job's context only. One microtask per call.
+function isolatedFetch(input: string, init: RequestInit): Promise<Response> {
+  return Promise.resolve().then(() => fetch(input, init));
+}

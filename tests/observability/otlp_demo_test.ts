@@ -36,6 +36,62 @@ function spansOf(body: unknown): OtlpSpan[] {
   return out;
 }
 
+async function exportedSpans(program: string): Promise<OtlpSpan[]> {
+  const bodies: unknown[] = [];
+  await using receiver = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, onListen() {} },
+    async (req) => {
+      const body = await req.json();
+      if (new URL(req.url).pathname === "/v1/traces") bodies.push(body);
+      return Response.json({});
+    },
+  );
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", program],
+    cwd: new URL("../../", import.meta.url),
+    stdout: "null",
+    stderr: "piped",
+    env: {
+      NO_COLOR: "1",
+      OTEL_DENO: "true",
+      OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${receiver.addr.port}`,
+      OTEL_EXPORTER_OTLP_PROTOCOL: "http/json",
+    },
+  }).output();
+  assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
+  return bodies.flatMap(spansOf);
+}
+
+Deno.test("With OTEL_DENO=true over real gRPC, Deno's fetch spans nest below the trigger and task spans, and never become their parents", async () => {
+  const spans = await exportedSpans("tests/observability/_traced_program.ts");
+  const byId = new Map(spans.map((s) => [s.spanId, s]));
+  const ours = spans.filter((s) => s.scope === "@hatchet-deno/sdk");
+  const triggers = ours.filter((s) => s.name === "runs.trigger over-grpc");
+  assert.equal(triggers.length, 2);
+  for (const trigger of triggers) {
+    assert.equal(trigger.parentSpanId, "", "a trigger from top-level code is a root span");
+    const children = spans.filter((s) => s.parentSpanId === trigger.spanId);
+    const below = children.map((s) =>
+      s.scope === "@hatchet-deno/sdk" ? s.name : s.attributes["url.full"]
+    );
+    assert.equal(children.length, 2, JSON.stringify(below));
+    assert.ok(below.includes("logger"), JSON.stringify(below));
+    assert.ok(
+      below.some((u) => String(u).endsWith("/v1.AdminService/TriggerWorkflowRun")),
+      JSON.stringify(below),
+    );
+    const task = children.find((s) => s.name === "logger")!;
+    const inTask = spans.filter((s) => s.parentSpanId === task.spanId)
+      .map((s) => String(s.attributes["url.full"]));
+    assert.ok(inTask.some((u) => u.endsWith("/EventsService/PutLog")), JSON.stringify(inTask));
+  }
+  // No span of ours hangs below a span of Deno's own.
+  for (const span of ours) {
+    const parent = byId.get(span.parentSpanId);
+    assert.ok(parent === undefined || parent.scope === "@hatchet-deno/sdk", span.name);
+  }
+});
+
 Deno.test("examples/demo.ts with OTEL_DENO=true exports one trace per order with its task spans inside", async () => {
   const bodies: unknown[] = [];
   const paths: string[] = [];
