@@ -10,9 +10,12 @@ export function withNamespace(namespace: string, name: string): string {
   return namespace === "" || name.startsWith(namespace) ? name : namespace + name;
 }
 
-/** `<namespace><workflow name lower-cased>:<task name>`. */
+/**
+ * `<namespace><workflow name>:<task name>`, all lower-cased: the engine stores action ids
+ * lower-cased (`UpsertAction`) and assigns tasks under that form.
+ */
 export function actionIdOf(namespace: string, workflowName: string, taskName: string): string {
-  return `${withNamespace(namespace, workflowName.toLowerCase())}:${taskName}`;
+  return `${withNamespace(namespace, workflowName.toLowerCase())}:${taskName}`.toLowerCase();
 }
 
 function taskInput(
@@ -63,21 +66,43 @@ export function putWorkflowInput(def: WorkflowDefinition, namespace: string): Pu
 export const SLOT_CONFIG_VERSION: readonly [number, number, number] = [0, 78, 23];
 
 /**
- * Whether an engine version string is at least `min`. An unknown version (`GetVersion` missing)
- * is older than everything; an unparsable one is treated as recent.
+ * The release `[major, minor, patch]` of an engine version string such as `"v0.104.7"`, or
+ * `undefined` for anything that is not a plain release: a pre-release or source build
+ * (`"v0.1.0-alpha.0"` is what hatchet-api reports when built without a version), an empty
+ * string, or no version at all.
+ */
+export function releaseVersion(
+  version: string | undefined,
+): [number, number, number] | undefined {
+  if (version === undefined) return undefined;
+  const match = /^v?(\d+)\.(\d+)\.(\d+)$/.exec(version.trim());
+  return match ? [Number(match[1]), Number(match[2]), Number(match[3])] : undefined;
+}
+
+/**
+ * Whether an engine version is at least `min`: `true` or `false` for a release, `undefined` when
+ * the string is not a release (see {@link releaseVersion}), so the caller decides what an
+ * unknown engine gets.
  */
 export function versionAtLeast(
   version: string | undefined,
   min: readonly [number, number, number],
-): boolean {
-  if (version === undefined || version === "") return false;
-  const match = /^v?(\d+)\.(\d+)\.(\d+)/.exec(version);
-  if (!match) return true;
-  const parts = [Number(match[1]), Number(match[2]), Number(match[3])];
+): boolean | undefined {
+  const parts = releaseVersion(version);
+  if (parts === undefined) return undefined;
   for (let i = 0; i < 3; i++) {
     if (parts[i] !== min[i]) return parts[i] > min[i];
   }
   return true;
+}
+
+/**
+ * Whether the engine takes `slot_config`. `GetVersion` itself came in v0.78.27, after
+ * `slot_config` (v0.78.23), so an engine that answers it at all takes `slot_config`, whatever
+ * its version string says; `undefined` (the RPC is unimplemented) means an older engine.
+ */
+export function supportsSlotConfig(version: string | undefined): boolean {
+  return version !== undefined && versionAtLeast(version, SLOT_CONFIG_VERSION) !== false;
 }
 
 /** What {@link registerInput} needs. */
@@ -94,7 +119,8 @@ export interface RegisterSettings {
 }
 
 /**
- * The `WorkerRegisterRequest`: `slot_config` on engines from v0.78.23, else the legacy `slots`.
+ * The `WorkerRegisterRequest`: `slot_config` on engines that answer `GetVersion`, else the legacy
+ * `slots`.
  *
  * @param s The worker's settings and the engine version.
  * @returns The request.
@@ -115,7 +141,7 @@ export function registerInput(s: RegisterSettings): RegisterWorkerInput {
     },
   };
   if (s.labels && Object.keys(s.labels).length > 0) input.labels = { ...s.labels };
-  if (versionAtLeast(s.engineVersion, SLOT_CONFIG_VERSION)) {
+  if (supportsSlotConfig(s.engineVersion)) {
     const slotConfig: Record<string, number> = {};
     if (s.hasDefault || !s.hasDurable) slotConfig.default = s.slots;
     if (s.hasDurable) slotConfig.durable = s.durableSlots;

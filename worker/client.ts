@@ -3,6 +3,7 @@ import { type ClientConfig, type ClientOptions, resolveConfig } from "../transpo
 import { createEnginePorts } from "../transport/connection.ts";
 import { createGrpcTransport } from "../transport/grpc_transport.ts";
 import type { EnginePorts, RunDetailsData } from "../transport/ports.ts";
+import { RpcError } from "../transport/rpc_error.ts";
 import { sleep } from "../transport/retry.ts";
 import type { JsonObject } from "../transport/types.ts";
 import { startOutgoingSpan } from "../observability/_tracing.ts";
@@ -138,8 +139,15 @@ function runRef(ports: EnginePorts, id: string): RunRef {
       let delay = 5;
       for (;;) {
         options?.signal?.throwIfAborted();
-        const details = await ports.admin.getRunDetails(id, { signal: options?.signal });
-        if (details.done) return toRunResult(details);
+        const details = await ports.admin.getRunDetails(id, { signal: options?.signal }).catch(
+          (err) => {
+            // The engine answers TriggerWorkflowRun before the run exists when its optimistic
+            // scheduler is busy: NOT_FOUND here means "not visible yet", never "no such run".
+            if (err instanceof RpcError && err.code === "not_found") return undefined;
+            throw err;
+          },
+        );
+        if (details?.done) return toRunResult(details);
         await sleep(delay, options?.signal);
         delay = Math.min(delay * 2, MAX_POLL_MS);
       }

@@ -616,7 +616,7 @@ export function createWorker<L = undefined>(
           );
           return;
         }
-        const entry = actions.get(action.actionId);
+        const entry = actions.get(action.actionId.toLowerCase());
         if (!entry) {
           const known = [...actions.keys()].map((a) => JSON.stringify(a)).join(", ");
           track(reportResult(

@@ -525,7 +525,7 @@ export function createPushHandler<L = undefined>(options: PushHandlerOptions<L>)
         }: a push handler runs START_STEP_RUN only`,
       );
     }
-    const entry = actions.get(action.actionId);
+    const entry = actions.get(action.actionId.toLowerCase());
     if (!entry) {
       throw new Refusal(
         404,

@@ -400,6 +400,13 @@ export function workflow<I extends JsonObject = JsonObject>(options: WorkflowOpt
     if (taken.has(taskName)) {
       throw new TypeError(`${what}: the name is already used by another task of this workflow`);
     }
+    // The engine lower-cases action ids, so names that differ only in case would share one.
+    const clash = [...taken].find((other) => other.toLowerCase() === taskName.toLowerCase());
+    if (clash !== undefined) {
+      throw new TypeError(
+        `${what}: the name differs only in case from task "${clash}", and the engine lower-cases task names in action ids`,
+      );
+    }
     if (typeof raw.fn !== "function") {
       throw new TypeError(`${what}: fn must be a function, received ${describe(raw.fn)}`);
     }

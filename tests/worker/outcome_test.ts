@@ -1,6 +1,11 @@
 import assert from "node:assert/strict";
 import { describeError, serializeOutput } from "../../worker/_outcome.ts";
-import { registerInput, versionAtLeast } from "../../worker/_registration.ts";
+import {
+  registerInput,
+  releaseVersion,
+  supportsSlotConfig,
+  versionAtLeast,
+} from "../../worker/_registration.ts";
 
 Deno.test("serializeOutput() sends objects as JSON and nothing as an empty payload", () => {
   assert.deepEqual(serializeOutput("t", { a: [1, "x"] }), { ok: true, payload: '{"a":[1,"x"]}' });
@@ -70,4 +75,29 @@ Deno.test("registerInput() sends slot_config from v0.78.23 and slots before", ()
   assert.equal(versionAtLeast("v0.78.23", [0, 78, 23]), true);
   assert.equal(versionAtLeast("v0.78.22", [0, 78, 23]), false);
   assert.equal(versionAtLeast("v1.0.0", [0, 78, 23]), true);
+});
+
+Deno.test("registerInput() sends slot_config to any engine that answers GetVersion", () => {
+  const base = {
+    workerName: "w",
+    actions: ["wf:durable"],
+    slots: 5,
+    durableSlots: 7,
+    hasDurable: true,
+    hasDefault: false,
+    labels: undefined,
+    sdkVersion: "0.1.0",
+  };
+  // Source builds of hatchet-api report this; GetVersion answering at all means >= v0.78.27.
+  for (const engineVersion of ["v0.1.0-alpha.0", "", "main-89d130f3", "v0.104.7"]) {
+    const input = registerInput({ ...base, engineVersion });
+    assert.deepEqual(input.slotConfig, { durable: 7 }, engineVersion);
+    assert.equal(input.slots, undefined, engineVersion);
+  }
+  assert.equal(registerInput({ ...base, engineVersion: "v0.78.22" }).slots, 12);
+  assert.equal(supportsSlotConfig(undefined), false);
+  assert.deepEqual(releaseVersion("v0.104.7"), [0, 104, 7]);
+  assert.equal(releaseVersion("v0.1.0-alpha.0"), undefined);
+  assert.equal(versionAtLeast("v0.1.0-alpha.0", [0, 80, 0]), undefined);
+  assert.equal(versionAtLeast(undefined, [0, 80, 0]), undefined);
 });
