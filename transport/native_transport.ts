@@ -210,7 +210,7 @@ function createFetchH2Client(
     let res: Response;
     for (let attempt = 1;; attempt++) {
       try {
-        res = await fetch(req.url, {
+        res = await isolatedFetch(req.url, {
           method: req.method,
           headers: req.header,
           body: body?.stream(controller.signal) ?? null,
@@ -349,7 +349,7 @@ function createFetchH2Client(
     const relay = body.byteLength > SINGLE_WRITE_LIMIT ? largeClient() : undefined;
     for (let attempt = 1;; attempt++) {
       try {
-        return await fetch(
+        return await isolatedFetch(
           // The relay does the TLS, so the request to it is cleartext HTTP/2.
           relay === undefined ? url : url.replace(/^https:/, "http:"),
           {
@@ -800,3 +800,11 @@ export const compressionGzipWeb: Compression = {
 
 /** Response encodings the native stack accepts. */
 const ACCEPT_COMPRESSION: Compression[] = [compressionGzipWeb];
+
+// With OTEL_DENO=true, Deno 2.9.3 makes each fetch's span the current OpenTelemetry context of
+// the code that called fetch, and it stays current after the await: every later span of that
+// caller (a trigger, the next task) would hang below one finished fetch span. Called from a
+// promise job, fetch sets its span in the job's context only. One microtask per call.
+function isolatedFetch(input: string, init: RequestInit): Promise<Response> {
+  return Promise.resolve().then(() => fetch(input, init));
+}
