@@ -41,7 +41,8 @@ export interface ScenarioContext {
   name(base: string): string;
   /** Starts a worker for `workflows` on `client` (default: the stack's); stopped when the scenario ends. */
   startWorker(
-    workflows: Workflow<any>[], // deno-lint-ignore no-explicit-any
+    // deno-lint-ignore no-explicit-any
+    workflows: Workflow<any>[],
     options?: { client?: HatchetClient; slots?: number },
   ): Promise<Worker>;
   /** A client of the same engine on the same stack with other options (a namespace); closed at the end. */
