@@ -77,6 +77,7 @@ export class EngineCore {
       activity: 0,
       seq: 0,
       closed: false,
+      triggerDelayMs: options.triggerDelayMs ?? 0,
     };
     this.#state = state;
     // Rooms keep this object and look their neighbours up at call time, so the order they are

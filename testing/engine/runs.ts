@@ -127,9 +127,17 @@ export class Runs {
     if (req.priority !== undefined && (req.priority < 1 || req.priority > 3)) {
       throw invalid(`priority must be between 1 and 3, got ${req.priority}`);
     }
-    const run = this.trigger(version, input, meta, req.priority, undefined);
-    this.#links.queue.flush();
-    return run.id;
+    const id = crypto.randomUUID();
+    const ingest = () => {
+      this.trigger(version, input, meta, req.priority, undefined, id);
+      this.#links.queue.flush();
+    };
+    // The engine answers with the id before the run exists whenever its optimistic scheduler
+    // does not take the request: the run then appears only after the message queue hop.
+    const delay = this.#state.triggerDelayMs;
+    if (delay > 0) this.#state.clock.at(this.#state.clock.now() + delay, ingest);
+    else ingest();
+    return id;
   }
 
   getRunDetails(id: string): GetRunDetailsResponse {
@@ -197,12 +205,13 @@ export class Runs {
     additionalMetadata: JsonObject | undefined,
     priority: number | undefined,
     triggeringEvent: { id: string; key: string } | undefined,
+    id: string = crypto.randomUUID(),
   ): WorkflowRun {
     const run: WorkflowRun = {
-      id: crypto.randomUUID(),
+      id,
       version,
       input,
-      additionalMetadata,
+      additionalMetadata: withTraceparent(additionalMetadata, id),
       priority: priority ?? version.defaultPriority ?? 1,
       triggeringEvent,
       tasks: new Map(),
@@ -302,4 +311,26 @@ function deriveRunStatus(statuses: RunStatus[]): RunStatus {
   if (unique.has(RunStatus.FAILED)) return RunStatus.FAILED;
   if (unique.has(RunStatus.RUNNING) || unique.has(RunStatus.QUEUED)) return RunStatus.RUNNING;
   return RunStatus.CANCELLED;
+}
+
+/**
+ * The run's metadata with a W3C `traceparent`, as the engine's trigger adds one: a valid one the
+ * caller sent is kept; otherwise the trace is the parent run's (for a child) or the run's own,
+ * and the span id stands for the run. Derived from the ids, so it is stable for a run.
+ */
+function withTraceparent(meta: JsonObject | undefined, runId: string): JsonObject {
+  const out: JsonObject = { ...meta };
+  const existing = out["traceparent"];
+  if (
+    typeof existing === "string" &&
+    /^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/.test(existing)
+  ) {
+    return out;
+  }
+  const parent = out["hatchet__parent_workflow_run_id"];
+  const owner = typeof parent === "string" && isUuid(parent) ? parent : runId;
+  const traceId = owner.replaceAll("-", "");
+  const spanId = runId.replaceAll("-", "").slice(16);
+  out["traceparent"] = `00-${traceId}-${spanId}-01`;
+  return out;
 }

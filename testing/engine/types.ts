@@ -18,6 +18,8 @@ export interface EngineState {
   seq: number;
   /** Whether the engine was closed. */
   closed: boolean;
+  /** How long a triggered run stays invisible (not created) after TriggerWorkflowRun answers. */
+  readonly triggerDelayMs: number;
 }
 
 /** Options of `EngineCore`. */
@@ -26,6 +28,8 @@ export interface EngineCoreOptions {
   startMs: number;
   version: string | null;
   tenantId: string;
+  /** See `EngineState.triggerDelayMs`; default 0. */
+  triggerDelayMs?: number;
 }
 
 /**

@@ -121,7 +121,7 @@ export class Workflows {
     return {
       stepId: crypto.randomUUID(),
       readableId: t.readableId,
-      action: t.action,
+      action: t.action.toLowerCase(),
       timeout,
       timeoutMs,
       scheduleTimeoutMs,
