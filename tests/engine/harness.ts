@@ -237,19 +237,23 @@ export function formatMs(ms: number): string {
   return ms < 1_000 ? `${Math.round(ms)} ms` : `${(ms / 1_000).toFixed(1)} s`;
 }
 
-/** The results as a Markdown table: scenario × stack → pass/fail and the key step's latency. */
+/**
+ * The results as a Markdown table: scenario, its key step, then per stack pass/fail/skip and the
+ * key step's latency.
+ */
 export function formatTable(results: readonly ScenarioResult[], stacks: HttpStack[]): string {
   const names = [...new Set(results.map((r) => r.scenario))];
   const cell = (r: ScenarioResult | undefined) => {
     if (!r) return "";
-    if (r.status !== "pass") return r.status;
-    return r.key ? `pass, ${formatMs(r.key.ms)} (${r.key.label})` : "pass";
+    return r.status === "pass" && r.key ? `pass, ${formatMs(r.key.ms)}` : r.status;
   };
-  const rows = [["scenario", ...stacks]];
+  const rows = [["scenario", "key step", ...stacks]];
   for (const name of names) {
+    const mine = results.filter((r) => r.scenario === name);
     rows.push([
       name,
-      ...stacks.map((stack) => cell(results.find((r) => r.scenario === name && r.stack === stack))),
+      mine.find((r) => r.key)?.key?.label ?? "",
+      ...stacks.map((stack) => cell(mine.find((r) => r.stack === stack))),
     ]);
   }
   const widths = rows[0].map((_, i) => Math.max(...rows.map((row) => row[i].length)));

@@ -97,7 +97,8 @@ Deno.test("runSuite() runs each scenario on each stack and reports pass, fail an
   assert.equal(results[0].key?.label, "trigger→result");
   const table = formatTable(results, ["native", "node"]).split("\n");
   assert.equal(table.length, 5);
-  assert.match(table[2], /^\| passes +\| pass, \d+ ms \(trigger→result\) +\| pass, \d+ ms/);
-  assert.match(table[3], /^\| fails +\| fail +\| fail +\|$/);
-  assert.match(table[4], /^\| skips +\| skip +\| skip +\|$/);
+  assert.match(table[0], /^\| scenario +\| key step +\| native +\| node +\|$/);
+  assert.match(table[2], /^\| passes +\| trigger→result +\| pass, \d+ ms +\| pass, \d+ ms +\|$/);
+  assert.match(table[3], /^\| fails +\| +\| fail +\| fail +\|$/);
+  assert.match(table[4], /^\| skips +\| +\| skip +\| skip +\|$/);
 });

@@ -52,6 +52,11 @@ const progress = (r: ScenarioResult) =>
 const results = await runSuite(selected, { stacks, env, concurrency, runId, onResult: progress });
 
 console.log(`\n${formatTable(results, stacks)}\n`);
+for (const r of results) {
+  if (r.status !== "fail" && r.workerLog.length > 0) {
+    r.notes.push(`the worker logged ${r.workerLog.length} warning(s): ${r.workerLog[0]}`);
+  }
+}
 const notes = results.filter((r) => r.timings.length > 1 || r.notes.length > 0);
 if (notes.length > 0) {
   console.log("Notes:");
