@@ -12,6 +12,7 @@ import {
   type Worker,
   type WorkerOptions,
   type Workflow,
+  workflow,
 } from "../../mod.ts";
 import { createRest, type Rest } from "./rest.ts";
 
@@ -39,11 +40,16 @@ export interface ScenarioContext {
   readonly env: Record<string, string | undefined>;
   /** A workflow (or event) name unique to this suite run, scenario and stack. */
   name(base: string): string;
-  /** Starts a worker for `workflows` on `client` (default: the stack's); stopped when the scenario ends. */
+  /**
+   * Starts a worker for `workflows` on `client` (default: the stack's); stopped when the scenario
+   * ends. Unless `warmUp` is false it first waits for one run of a no-op workflow on the worker,
+   * so the engine has discovered the new worker (it looks every 5 s) before the scenario's timed
+   * steps; that wait is recorded as "worker discovered".
+   */
   startWorker(
     // deno-lint-ignore no-explicit-any
     workflows: Workflow<any>[],
-    options?: { client?: HatchetClient; slots?: number },
+    options?: { client?: HatchetClient; slots?: number; warmUp?: boolean },
   ): Promise<Worker>;
   /** A client of the same engine on the same stack with other options (a namespace); closed at the end. */
   createClient(options: { namespace?: string }): HatchetClient;
@@ -165,11 +171,16 @@ async function runScenario(
     env: options.env,
     name: (base) => `${base}-${slug}-${options.runId}-${stack}`,
     async startWorker(workflows, workerOptions) {
+      const on = workerOptions?.client ?? client;
+      const warmUp = workerOptions?.warmUp === false
+        ? undefined
+        : workflow({ name: `warm-up-${slug}-${options.runId}-${stack}` });
+      warmUp?.task({ name: "noop", fn: () => ({}) });
       const worker = createWorker(
-        workerOptions?.client ?? client,
+        on,
         {
           name: `conformance-${slug}-${stack}`,
-          workflows,
+          workflows: warmUp ? [warmUp, ...workflows] : workflows,
           slots: workerOptions?.slots,
           drainTimeout: "2s",
           logger: {
@@ -180,6 +191,13 @@ async function runScenario(
       );
       cleanups.push(() => worker.stop());
       await worker.start();
+      if (warmUp) {
+        const start = performance.now();
+        const run = await on.runs.trigger(warmUp, {});
+        const { status } = await run.result({ signal });
+        if (status !== "COMPLETED") throw new Error(`The warm-up run ended ${status}`);
+        result.timings.push({ label: "worker discovered", ms: performance.now() - start });
+      }
       return worker;
     },
     createClient(clientOptions) {
@@ -286,6 +304,26 @@ export async function within<T>(
     return await Promise.race([promise, aborted]);
   } finally {
     signal.removeEventListener("abort", onAbort);
+  }
+}
+
+/**
+ * Runs `check` until it stops throwing, every 250 ms, and returns its value; on abort throws its
+ * last error. For REST reads: the API answers from the engine's OLAP store, which lags the run
+ * (404, or a run without all its tasks, for a moment after `result()` resolved).
+ */
+export async function eventually<T>(check: () => Promise<T>, signal: AbortSignal): Promise<T> {
+  for (;;) {
+    try {
+      return await check();
+    } catch (err) {
+      if (signal.aborted) throw err;
+      try {
+        await delay(250, signal);
+      } catch {
+        throw err;
+      }
+    }
   }
 }
 
