@@ -4,6 +4,7 @@
 import type { EnginePorts, TasksFilterInput, TriggerWorkflowInput } from "../transport/ports.ts";
 import { describeValue } from "../transport/describe.ts";
 import type { JsonObject } from "../transport/types.ts";
+import { startOutgoingSpan } from "../observability/_tracing.ts";
 import { createRunListener, type RunListener, type RunListenerOptions } from "./run_listener.ts";
 import { createRunRef, type RunRefDeps } from "./run_ref.ts";
 import type {
@@ -182,14 +183,26 @@ export function createRunsRuntime(ports: EnginePorts, options: RunsRuntimeOption
       triggerOptions?: TriggerOptions,
     ): Promise<RunRef> {
       const where = "runs.trigger()";
-      const name = workflowName(workflow, where);
-      const { workflowRunId } = await ports.admin.triggerWorkflowRun({
-        workflowName: ns(name),
+      const name = ns(workflowName(workflow, where));
+      const request = {
+        workflowName: name,
         input: checkInput(input, where),
-        additionalMetadata: triggerOptions?.additionalMetadata,
         priority: checkPriority(triggerOptions?.priority, where),
+      };
+      const span = startOutgoingSpan(`runs.trigger ${name}`, triggerOptions?.additionalMetadata, {
+        "hatchet.workflow_name": name,
       });
-      return runRef(workflowRunId);
+      try {
+        const { workflowRunId } = await span.run(() =>
+          ports.admin.triggerWorkflowRun({ ...request, additionalMetadata: span.metadata })
+        );
+        span.setId("hatchet.workflow_run_id", workflowRunId);
+        span.end();
+        return runRef(workflowRunId);
+      } catch (err) {
+        span.end(err);
+        throw err;
+      }
     },
 
     get(runId: string): RunRef {
@@ -279,19 +292,37 @@ export function createRunsRuntime(ports: EnginePorts, options: RunsRuntimeOption
   return {
     client,
     runRef,
-    spawnChildren(parent: ChildParent, children: ChildTrigger[]): Promise<RunRef[]> {
-      const requests = children.map((child): TriggerWorkflowInput => ({
+    async spawnChildren(parent: ChildParent, children: ChildTrigger[]): Promise<RunRef[]> {
+      // One producer span per child, below the spawning task's span while tracing: its
+      // traceparent in the child's metadata wins over the one the engine copies from the parent.
+      const spans = children.map((child) =>
+        startOutgoingSpan(`spawn ${ns(child.workflow)}`, child.options?.additionalMetadata, {
+          "hatchet.workflow_name": ns(child.workflow),
+          "hatchet.parent_task_run_id": parent.taskRunId,
+        })
+      );
+      const requests = children.map((child, i): TriggerWorkflowInput => ({
         name: ns(child.workflow),
         input: child.input,
         parentId: parent.workflowRunId,
         parentTaskRunExternalId: parent.taskRunId,
         childIndex: child.index,
         childKey: child.options?.key,
-        additionalMetadata: child.options?.additionalMetadata,
+        additionalMetadata: spans[i].metadata,
         priority: child.options?.priority,
         desiredWorkerId: child.options?.desiredWorkerId,
       }));
-      return triggerMany(requests);
+      try {
+        const refs = await triggerMany(requests);
+        refs.forEach((ref, i) => {
+          spans[i].setId("hatchet.workflow_run_id", ref.id);
+          spans[i].end();
+        });
+        return refs;
+      } catch (err) {
+        for (const span of spans) span.end(err);
+        throw err;
+      }
     },
     close: () => listener.close(),
   };

@@ -5,6 +5,7 @@ import { createGrpcTransport } from "../transport/grpc_transport.ts";
 import { describeValue } from "../transport/describe.ts";
 import type { JsonObject } from "../transport/types.ts";
 import { createRunsRuntime } from "../runs/runs_client.ts";
+import { startOutgoingSpan } from "../observability/_tracing.ts";
 import { registerEnginePorts } from "./_client_ports.ts";
 import type { BulkPushItem, HatchetClient, PushOptions } from "./hatchet_client.ts";
 
@@ -92,7 +93,24 @@ export function createClientFromTransport(
     config,
     events: {
       async push(key, payload, options) {
-        return await ports.events.push(pushInput(key, payload, options));
+        const input = pushInput(key, payload, options);
+        const span = startOutgoingSpan(`events.push ${input.key}`, options?.additionalMetadata, {
+          "hatchet.event_key": input.key,
+        });
+        try {
+          const pushed = await span.run(() =>
+            ports.events.push({
+              ...input,
+              additionalMetadata: span.metadata && JSON.stringify(span.metadata),
+            })
+          );
+          span.setId("hatchet.event_id", pushed.eventId);
+          span.end();
+          return pushed;
+        } catch (err) {
+          span.end(err);
+          throw err;
+        }
       },
       async bulkPush(events: BulkPushItem[]) {
         if (!Array.isArray(events)) {
