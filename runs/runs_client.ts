@@ -4,7 +4,6 @@
 import type { EnginePorts, TasksFilterInput, TriggerWorkflowInput } from "../transport/ports.ts";
 import { describeValue } from "../transport/describe.ts";
 import type { JsonObject } from "../transport/types.ts";
-import { startOutgoingSpan } from "../observability/_tracing.ts";
 import { createRunListener, type RunListener, type RunListenerOptions } from "./run_listener.ts";
 import { createRunRef, type RunRefDeps } from "./run_ref.ts";
 import type {
@@ -52,12 +51,42 @@ export interface RunsRuntime {
   close(): Promise<void>;
 }
 
+/** A producer span around a call that starts runs (see `observability/_tracing.ts`). */
+export interface RunSpan {
+  /** The metadata to send: the caller's, with the span's `traceparent` while tracing. */
+  readonly metadata: JsonObject | undefined;
+  /** Runs the call with the span active. */
+  run<T>(fn: () => T): T;
+  /** Records the id the engine answered with. */
+  setId(key: string, id: string): void;
+  /** Ends the span, failed when given an error. */
+  end(error?: unknown): void;
+}
+
+/** Starts a {@link RunSpan}. */
+export type StartRunSpan = (
+  name: string,
+  metadata: JsonObject | undefined,
+  attributes: Record<string, string | number>,
+) => RunSpan;
+
+// Without a tracer the runtime sends the caller's metadata as given. The client passes the real
+// one, so this folder (which the task context imports) loads no tracing module itself.
+const noSpan: StartRunSpan = (_name, metadata) => ({
+  metadata,
+  run: (fn) => fn(),
+  setId() {},
+  end() {},
+});
+
 /** Options of {@link createRunsRuntime}. */
 export interface RunsRuntimeOptions {
   /** Adds the client's namespace to a workflow name. */
   applyNamespace(name: string): string;
   /** Options of the shared run subscription. */
   listener?: RunListenerOptions;
+  /** Starts the producer span of a trigger or a child spawn; default: none. */
+  startSpan?: StartRunSpan;
 }
 
 function workflowName(workflow: WorkflowRef<JsonObject> | string, where: string): string {
@@ -163,6 +192,7 @@ export function createRunsRuntime(ports: EnginePorts, options: RunsRuntimeOption
   const deps: RunRefDeps = { admin: ports.admin, subscriptions: ports.subscriptions, listener };
   const runRef = (id: string): RunRef => createRunRef(deps, id);
   const ns = (name: string) => options.applyNamespace(name);
+  const startOutgoingSpan = options.startSpan ?? noSpan;
 
   async function triggerMany(requests: TriggerWorkflowInput[]): Promise<RunRef[]> {
     if (requests.length === 1) {

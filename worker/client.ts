@@ -63,7 +63,10 @@ export function createClientFromTransport(
   close: () => Promise<void> = () => Promise.resolve(),
 ): HatchetClient {
   const ports = createEnginePorts(transport);
-  const runs = createRunsRuntime(ports, { applyNamespace: (name) => config.applyNamespace(name) });
+  const runs = createRunsRuntime(ports, {
+    applyNamespace: (name) => config.applyNamespace(name),
+    startSpan: startOutgoingSpan,
+  });
   let closed: Promise<void> | undefined;
   const closeOnce = () => closed ??= runs.close().then(close);
 
