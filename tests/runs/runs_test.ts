@@ -302,3 +302,53 @@ Deno.test("RunRef.result() for 50 concurrent triggers under triggerDelay shares 
   );
   assert.deepEqual(log.filter((e) => e.method === "GetRunDetails" && e.error !== undefined), []);
 });
+
+Deno.test("ctx.runChild() under triggerDelay waits for a child the engine creates late", async () => {
+  await using engine = new MockEngine({ triggerDelay: "2s" });
+  const child = workflow<{ n: number }>({ name: "late-child" });
+  child.task({ name: "c", fn: (input) => ({ n: input.n + 1 }) });
+  const parent = workflow({ name: "late-parent" });
+  parent.task({
+    name: "p",
+    fn: async (_input, ctx) => (await ctx.runChild(child, { n: 1 })).outputs.c,
+  });
+  await using worker = createWorker(engine.client, {
+    name: "w",
+    workflows: [parent, child],
+    logger: quiet,
+  });
+  await worker.start();
+  const run = await engine.client.runs.trigger(parent, {});
+  const result = run.result();
+  await engine.advance("2s");
+  assert.deepEqual(engine.runs().map((r) => r.workflowName), ["late-parent"]);
+  await engine.advance("2s");
+  assert.deepEqual(await result, { status: "COMPLETED", outputs: { p: { n: 2 } }, errors: {} });
+  // WorkflowService triggers go through the same ingestion as TriggerWorkflowRun.
+  assert.deepEqual(engine.runs().map((r) => [r.workflowName, r.createdAt.toISOString()]), [
+    ["late-parent", "2026-01-01T00:00:02.000Z"],
+    ["late-child", "2026-01-01T00:00:04.000Z"],
+  ]);
+});
+
+Deno.test("onCrons stop firing once the workflow is registered again without them", async () => {
+  const declare = (crons: string[]) => {
+    const wf = workflow({ name: "ticking", onCrons: crons });
+    wf.task({ name: "t", fn: () => ({}) });
+    return wf;
+  };
+  await using engine = new MockEngine();
+  await using first = createWorker(engine.client, {
+    name: "w1",
+    workflows: [declare(["* * * * *"])],
+  });
+  await first.start();
+  await engine.advance("2m");
+  await using second = createWorker(engine.client, { name: "w2", workflows: [declare([])] });
+  await second.start();
+  await engine.advance("5m");
+  assert.deepEqual(engine.runs().map((r) => [r.triggeredBy, r.createdAt.toISOString()]), [
+    ["cron", "2026-01-01T00:01:00.000Z"],
+    ["cron", "2026-01-01T00:02:00.000Z"],
+  ]);
+});
