@@ -250,6 +250,10 @@ const replay: Scenario = {
       return ids;
     });
     assert.equal(replayedIds.length, 1);
+    const now = await client.runs.get(run.id).result({ signal: ctx.signal });
+    if (now.status !== "COMPLETED") {
+      ctx.note(`result() right after the replay answered ${now.status}; asked again`);
+    }
     const result = await eventually(async () => {
       const r = await client.runs.get(run.id).result({ signal: ctx.signal });
       assert.equal(r.status, "COMPLETED");
