@@ -118,6 +118,15 @@ export interface DispatcherPort {
   ): Promise<void>;
 }
 
+/** `WorkflowService` (the v0 admin service): only `PutRateLimit` is used. */
+export interface WorkflowServicePort {
+  /** `PutRateLimit`; `durationIndex` is the `RateLimitDuration` number (0 = SECOND). */
+  putRateLimit(
+    input: { key: string; limit: number; durationIndex: number },
+    options?: CallOptions,
+  ): Promise<void>;
+}
+
 /** `PutLogRequest` (§2.2). */
 export interface PutLogInput {
   taskRunExternalId: string;
@@ -218,6 +227,38 @@ export interface DurablePort {
   ): AsyncIterable<DurableEventData>;
 }
 
+/** `v1.Concurrency`; `strategy` is the `ConcurrencyLimitStrategy` name. */
+export interface ConcurrencyInput {
+  expression: string;
+  maxRuns: number;
+  strategy: "GROUP_ROUND_ROBIN" | "CANCEL_IN_PROGRESS" | "CANCEL_NEWEST";
+}
+
+/** `v1.CreateTaskRateLimit`; `durationIndex` is the `RateLimitDuration` number (0 = SECOND). */
+export interface RateLimitInput {
+  key: string;
+  units?: number;
+  keyExpr?: string;
+  unitsExpr?: string;
+  limitValuesExpr?: string;
+  durationIndex?: number;
+}
+
+/** `v1.DesiredWorkerLabels`. */
+export interface DesiredLabelInput {
+  strValue?: string;
+  intValue?: number;
+  required?: boolean;
+  comparator?:
+    | "EQUAL"
+    | "NOT_EQUAL"
+    | "GREATER_THAN"
+    | "GREATER_THAN_OR_EQUAL"
+    | "LESS_THAN"
+    | "LESS_THAN_OR_EQUAL";
+  weight?: number;
+}
+
 /** `v1.CreateTaskOpts`. */
 export interface CreateTaskInput {
   readableId: string;
@@ -232,6 +273,9 @@ export interface CreateTaskInput {
   scheduleTimeout?: string;
   isDurable: boolean;
   slotRequests: Record<string, number>;
+  rateLimits?: RateLimitInput[];
+  workerLabels?: Record<string, DesiredLabelInput>;
+  concurrency?: ConcurrencyInput[];
 }
 
 /** `v1.CreateWorkflowVersionRequest`. */
@@ -243,6 +287,8 @@ export interface PutWorkflowInput {
   tasks: CreateTaskInput[];
   onFailureTask?: CreateTaskInput;
   defaultPriority?: number;
+  concurrencyArr?: ConcurrencyInput[];
+  sticky?: "SOFT" | "HARD";
 }
 
 /** `v1.RunStatus` as text. */
@@ -276,6 +322,7 @@ export interface AdminPort {
       input: JsonObject;
       additionalMetadata?: JsonObject;
       priority?: number;
+      desiredWorkerLabels?: Record<string, DesiredLabelInput>;
     },
     options?: CallOptions,
   ): Promise<{ workflowRunId: string }>;
