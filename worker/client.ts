@@ -7,6 +7,7 @@ import { RpcError } from "../transport/rpc_error.ts";
 import { sleep } from "../transport/retry.ts";
 import type { JsonObject } from "../transport/types.ts";
 import { registerEnginePorts } from "./_client_ports.ts";
+import { validateDesiredLabels } from "./flow_control.ts";
 import type { HatchetClient, RunRef, RunResult } from "./hatchet_client.ts";
 
 export type {
@@ -82,11 +83,16 @@ export function createClientFromTransport(
     runs: {
       async trigger(workflow, input, options) {
         const name = typeof workflow === "string" ? workflow : workflow.name;
+        const desiredWorkerLabels = validateDesiredLabels(
+          options?.desiredWorkerLabels,
+          `Trigger of "${name}": desiredWorkerLabels`,
+        );
         const { workflowRunId } = await ports.admin.triggerWorkflowRun({
           workflowName: config.applyNamespace(name),
           input,
           additionalMetadata: options?.additionalMetadata,
           priority: options?.priority,
+          desiredWorkerLabels,
         });
         return runRef(ports, workflowRunId);
       },

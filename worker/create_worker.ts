@@ -23,6 +23,7 @@ import { enginePortsOf, type HatchetClient } from "./client.ts";
 import { describeError, serializeOutput } from "./_outcome.ts";
 import { actionIdOf, putWorkflowInput, registerInput, withNamespace } from "./_registration.ts";
 import { createSlotPool, type SlotLease } from "./_slots.ts";
+import { validateWorkerLabels } from "./flow_control.ts";
 import { CALL_TIMEOUT_MS, engineTaskRunPort, messageOf } from "./_task_run_port.ts";
 import {
   definitionOf,
@@ -119,6 +120,11 @@ export interface WorkerOptions<L = undefined> {
   heartbeatInterval?: DurationInput;
   /** Receives reconnect and delivery warnings; default `console`. */
   logger?: WorkerLogger;
+  /**
+   * Whether SIGINT and SIGTERM stop the worker gracefully (as `stop()` does) while it runs;
+   * default true. Pass false when the program handles signals itself.
+   */
+  handleSignals?: boolean;
 }
 
 /**
@@ -186,6 +192,15 @@ export interface Worker extends AsyncDisposable {
    * them), stops heartbeats, unsubscribes and runs the lifespan cleanup. Idempotent.
    */
   stop(): Promise<void>;
+  /**
+   * Sets worker labels at run time (`UpsertWorkerLabels`): new names are added, existing ones
+   * take the new value. Later registrations carry them too.
+   *
+   * @param labels Label values by name.
+   * @throws {TypeError} When a value is neither a string nor an integer, or the worker is not
+   *   running.
+   */
+  upsertLabels(labels: Record<string, string | number>): Promise<void>;
 }
 
 const SDK_VERSION = "0.1.0";
@@ -305,15 +320,10 @@ export function createWorker<L = undefined>(
     4_000,
     `Worker "${options.name}": heartbeatInterval`,
   );
-  if (options.labels !== undefined) {
-    for (const [key, value] of Object.entries(options.labels)) {
-      if (typeof value !== "string" && typeof value !== "number") {
-        throw new TypeError(
-          `Worker "${options.name}": label "${key}" must be a string or a number, received ${typeof value}`,
-        );
-      }
-    }
-  }
+  let labels = options.labels === undefined
+    ? undefined
+    : validateWorkerLabels(options.labels, `Worker "${options.name}": labels`);
+  const signals = options.handleSignals === false ? undefined : signalHandling(() => worker.stop());
   const logger = options.logger ?? consoleLogger;
 
   const definitions = options.workflows.map((wf) => definitionOf(wf));
@@ -782,7 +792,7 @@ export function createWorker<L = undefined>(
         durableSlots,
         hasDurable,
         hasDefault,
-        labels: options.labels,
+        labels,
         engineVersion,
         sdkVersion: SDK_VERSION,
       });
@@ -798,6 +808,7 @@ export function createWorker<L = undefined>(
       await heartbeatInFlight;
       scheduleHeartbeat();
       state = "running";
+      signals?.on();
     } catch (err) {
       stopRequested = true;
       stopController.abort();
@@ -839,6 +850,7 @@ export function createWorker<L = undefined>(
     }
     // start() may have failed meanwhile; read the state afresh.
     if ((state as WorkerState) !== "running") return;
+    signals?.off();
     state = "stopping";
     stopRequested = true;
     stopController.abort();
@@ -900,9 +912,51 @@ export function createWorker<L = undefined>(
       stopPromise ??= doStop();
       return stopPromise;
     },
+    async upsertLabels(next: Record<string, string | number>): Promise<void> {
+      const checked = validateWorkerLabels(next, `Worker "${workerName}": upsertLabels()`);
+      if (state !== "running" || workerId === undefined) {
+        throw new TypeError(
+          `Worker "${workerName}": upsertLabels() needs a running worker, its state is "${state}"`,
+        );
+      }
+      await ports.dispatcher.upsertWorkerLabels(workerId, checked, {
+        timeoutMs: CALL_TIMEOUT_MS,
+      });
+      labels = { ...labels, ...checked };
+      if (registration) registration.labels = { ...labels };
+    },
     [Symbol.asyncDispose](): Promise<void> {
       return worker.stop();
     },
   };
   return worker;
+}
+
+/** SIGINT/SIGTERM listeners that call `stop`, added while the worker runs. */
+function signalHandling(stop: () => Promise<void>): { on(): void; off(): void } {
+  const deno = (globalThis as {
+    Deno?: {
+      addSignalListener?(signal: "SIGINT" | "SIGTERM", handler: () => void): void;
+      removeSignalListener?(signal: "SIGINT" | "SIGTERM", handler: () => void): void;
+    };
+  }).Deno;
+  const handler = () => void stop();
+  const names = ["SIGINT", "SIGTERM"] as const;
+  let added: ("SIGINT" | "SIGTERM")[] = [];
+  return {
+    on() {
+      for (const name of names) {
+        try {
+          deno?.addSignalListener?.(name, handler);
+          added.push(name);
+        } catch {
+          // Not every platform has both signals (Windows has no SIGTERM listener).
+        }
+      }
+    },
+    off() {
+      for (const name of added) deno?.removeSignalListener?.(name, handler);
+      added = [];
+    },
+  };
 }

@@ -3,6 +3,7 @@
 
 import type { ClientConfig } from "../transport/config.ts";
 import type { JsonObject } from "../transport/types.ts";
+import type { DesiredWorkerLabel } from "./flow_control.ts";
 import type { Workflow } from "./workflow.ts";
 
 /**
@@ -98,6 +99,8 @@ export interface TriggerOptions {
   additionalMetadata?: JsonObject;
   /** 1 (low) to 3 (high). */
   priority?: number;
+  /** Worker labels this run's tasks want, on top of (and overriding) each task's own. */
+  desiredWorkerLabels?: Record<string, DesiredWorkerLabel>;
 }
 
 /**
