@@ -33,6 +33,7 @@ export {
   type PushOptions,
   type RunRef,
   type RunResult,
+  type RateLimitsClient,
   type RunsClient,
   type TriggerOptions,
 } from "./worker/client.ts";

@@ -16,6 +16,11 @@ import {
   type CancelTasksRequest,
   type CancelTasksResponse,
   CancelTasksResponseSchema,
+  type Concurrency,
+  ConcurrencyLimitStrategy,
+  type DesiredWorkerLabels,
+  StickyStrategy,
+  WorkerLabelComparator,
   type CreateTaskOpts,
   type CreateWorkflowVersionRequest,
   type CreateWorkflowVersionResponse,
@@ -48,6 +53,16 @@ import type { JsonObject, JsonValue } from "../transport/types.ts";
 import { evalCel } from "./_cel.ts";
 import { type ClockMode, EngineClock, type EngineTimer } from "./_clock.ts";
 import { StreamQueue } from "./_stream_queue.ts";
+import {
+  celValue,
+  type ConcurrencySpec,
+  ConcurrencyGroups,
+  type DesiredLabel,
+  type Holder,
+  labelWeight,
+  RateLimits,
+  WINDOW_MS,
+} from "./_flow_control.ts";
 import {
   goJson,
   isObject,
@@ -127,6 +142,18 @@ interface TaskDef {
   isDurable: boolean;
   slotRequests: Record<string, number>;
   isOnFailure: boolean;
+  concurrency: ConcurrencySpec[];
+  rateLimits: RateLimitDef[];
+  desiredLabels: DesiredLabel[];
+}
+
+interface RateLimitDef {
+  key: string;
+  keyExpr: string | undefined;
+  units: number;
+  unitsExpr: string | undefined;
+  limitExpr: string | undefined;
+  windowMs: number;
 }
 
 interface WorkflowVersion {
@@ -137,6 +164,8 @@ interface WorkflowVersion {
   tasks: TaskDef[];
   onFailure: TaskDef | undefined;
   defaultPriority: number | undefined;
+  concurrency: ConcurrencySpec[];
+  sticky: "SOFT" | "HARD" | undefined;
 }
 
 interface WorkflowRun {
@@ -147,6 +176,12 @@ interface WorkflowRun {
   priority: number;
   triggeringEvent: { id: string; key: string } | undefined;
   tasks: Map<string, TaskRun>;
+  /** Trigger-time desired labels; they replace every task's own. */
+  labelOverrides: DesiredLabel[] | undefined;
+  /** Sticky runs: the worker that ran the run's first task. */
+  desiredWorkerId: string | undefined;
+  /** Workflow-level concurrency: the run's place, and tasks queued before it got one. */
+  gate: { holder: Holder; admitted: boolean; deferred: TaskRun[] } | undefined;
 }
 
 /** What a satisfied parent condition carries: the parent's outcome. */
@@ -174,6 +209,10 @@ interface TaskRun {
   enqueueSeq: number;
   triggerData: Record<string, JsonValue[]>;
   stepRunErrors: Record<string, string>;
+  /** Task-level concurrency: its place (held until the task finishes) once it entered. */
+  gate: { holder: Holder; admitted: number } | undefined;
+  /** Rate-limit units per key, evaluated when the task is first queued. */
+  rateUnits: Map<string, number> | undefined;
 }
 
 interface MatchCondition {
@@ -410,6 +449,10 @@ export class EngineCore {
   #seq = 0;
   #needsSchedule = false;
   #closed = false;
+  #groups = new ConcurrencyGroups();
+  #rateLimits = new RateLimits();
+  /** Refill times a rate-limited pass asked to be woken at. */
+  #refillWakeups = new Set<number>();
   /** Task runs sent a START_STEP_RUN whose worker has not yet sent an RPC about them. */
   #awaitingAck = new Set<string>();
 
@@ -920,6 +963,15 @@ export class EngineCore {
       tasks,
       onFailure,
       defaultPriority: req.defaultPriority,
+      concurrency: concurrencySpecs(
+        `workflow "${req.name}"`,
+        req.concurrencyArr.length > 0 ? req.concurrencyArr : req.concurrency ? [req.concurrency] : [],
+      ),
+      sticky: req.sticky === undefined
+        ? undefined
+        : req.sticky === StickyStrategy.HARD
+        ? "HARD"
+        : "SOFT",
     };
     this.#workflows.set(req.name, version);
     this.activity++;
@@ -964,6 +1016,23 @@ export class EngineCore {
       isDurable: t.isDurable,
       slotRequests,
       isOnFailure,
+      concurrency: concurrencySpecs(where, t.concurrency),
+      rateLimits: t.rateLimits.map((r) => {
+        if (r.key === "" && !r.keyExpr) throw invalid(`${where}: a rate limit has no key`);
+        const units = r.units ?? 1;
+        if (units <= 0 && !r.unitsExpr) {
+          throw invalid(`${where}: rate limit "${r.key}" units must be positive, got ${units}`);
+        }
+        return {
+          key: r.key,
+          keyExpr: r.keyExpr,
+          units,
+          unitsExpr: r.unitsExpr,
+          limitExpr: r.limitValuesExpr,
+          windowMs: WINDOW_MS[r.duration ?? 1] ?? WINDOW_MS[1],
+        };
+      }),
+      desiredLabels: desiredLabels(t.workerLabels),
     };
   }
 
@@ -1047,7 +1116,10 @@ export class EngineCore {
     if (req.priority !== undefined && (req.priority < 1 || req.priority > 3)) {
       throw invalid(`priority must be between 1 and 3, got ${req.priority}`);
     }
-    const run = this.#trigger(version, input, meta, req.priority, undefined);
+    const overrides = Object.keys(req.desiredWorkerLabels).length > 0
+      ? desiredLabels(req.desiredWorkerLabels)
+      : undefined;
+    const run = this.#trigger(version, input, meta, req.priority, undefined, overrides);
     this.#flush();
     return run.id;
   }
@@ -1199,6 +1271,7 @@ export class EngineCore {
     additionalMetadata: JsonObject | undefined,
     priority: number | undefined,
     triggeringEvent: { id: string; key: string } | undefined,
+    labelOverrides?: DesiredLabel[],
   ): WorkflowRun {
     const run: WorkflowRun = {
       id: crypto.randomUUID(),
@@ -1208,6 +1281,9 @@ export class EngineCore {
       priority: priority ?? version.defaultPriority ?? 1,
       triggeringEvent,
       tasks: new Map(),
+      labelOverrides,
+      desiredWorkerId: undefined,
+      gate: undefined,
     };
     this.#runs.set(run.id, run);
     const defs = version.onFailure ? [...version.tasks, version.onFailure] : version.tasks;
@@ -1228,10 +1304,13 @@ export class EngineCore {
         enqueueSeq: -1,
         triggerData: {},
         stepRunErrors: {},
+        gate: undefined,
+        rateUnits: undefined,
       };
       run.tasks.set(def.readableId, task);
       this.#tasks.set(task.id, task);
     }
+    if (version.concurrency.length > 0) this.#enterRunGate(run);
     for (const def of version.tasks) {
       const task = run.tasks.get(def.readableId)!;
       if (def.parents.length > 0) {
@@ -1417,6 +1496,7 @@ export class EngineCore {
   }
 
   #taskEvent(task: TaskRun, kind: ParentData["kind"]): void {
+    this.#releaseGates(task);
     const output = task.status === "SKIPPED" ? { skipped: true } : task.output ?? {};
     for (const match of [...this.#matches]) {
       if (match.removed) continue;
@@ -1547,6 +1627,20 @@ export class EngineCore {
     }
     task.status = "QUEUED";
     task.enqueueSeq = this.#seq++;
+    this.#armScheduleTimeout(task);
+    if (task.rateUnits === undefined && task.def.rateLimits.length > 0) this.#rateUnits(task);
+    const gate = task.run.gate;
+    if (gate && !gate.admitted) {
+      gate.deferred.push(task);
+      return;
+    }
+    if (task.def.concurrency.length > 0 && !this.#taskAdmitted(task)) return;
+    this.#pushQueue(task);
+  }
+
+  #pushQueue(task: TaskRun): void {
+    if (task.status !== "QUEUED") return;
+    const queue = this.#queue;
     // The queue stays ordered by priority, then arrival: the newest task goes after every task of
     // its priority or higher. (Sorting on each enqueue cost a burst of n triggers n sorts.)
     const priority = task.run.priority;
@@ -1558,6 +1652,10 @@ export class EngineCore {
       else hi = mid;
     }
     queue.splice(lo, 0, task);
+    this.#needsSchedule = true;
+  }
+
+  #armScheduleTimeout(task: TaskRun): void {
     const seq = task.enqueueSeq;
     this.clock.cancel(task.timers.schedule);
     task.timers.schedule = this.clock.at(this.clock.now() + task.def.scheduleTimeoutMs, () => {
@@ -1567,7 +1665,159 @@ export class EngineCore {
       );
       this.#cancel(task);
     });
+  }
+
+  // ---------------------------------------------------------------- flow control
+
+  /** Whether the task holds a place in all its concurrency groups; enters the next one if not. */
+  #taskAdmitted(task: TaskRun): boolean {
+    const specs = task.def.concurrency;
+    if (task.gate && task.gate.admitted >= specs.length) return true;
+    if (!task.gate) {
+      const holder: Holder = {
+        seq: task.enqueueSeq,
+        priority: task.run.priority,
+        admit: () => {
+          const gate = task.gate!;
+          gate.admitted++;
+          if (gate.admitted < specs.length) this.#enterGroup(task, specs[gate.admitted]);
+          else this.#pushQueue(task);
+          this.activity++;
+        },
+        cancel: () => {
+          this.note(
+            `task ${task.id} (${task.def.readableId}) cancelled by its concurrency limit`,
+          );
+          this.#cancel(task);
+          this.#needsSchedule = true;
+        },
+      };
+      task.gate = { holder, admitted: 0 };
+      this.#enterGroup(task, specs[0]);
+    }
+    return false;
+  }
+
+  #enterGroup(task: TaskRun, spec: ConcurrencySpec): void {
+    const key = celValue(spec.expression, task.run.input, task.run.additionalMetadata);
+    if (key.error !== undefined) {
+      this.note(
+        `concurrency expression ${JSON.stringify(spec.expression)} of task ${task.id} failed: ${key.error}`,
+      );
+      this.#fail(task, `could not evaluate concurrency key: ${key.error}`, true);
+      return;
+    }
+    this.#groups.enter(spec, String(key.value), task.gate!.holder);
+  }
+
+  #enterRunGate(run: WorkflowRun): void {
+    const specs = run.version.concurrency;
+    let admitted = 0;
+    const holder: Holder = {
+      seq: this.#seq++,
+      priority: run.priority,
+      admit: () => {
+        admitted++;
+        if (admitted < specs.length) return enter(specs[admitted]);
+        const gate = run.gate!;
+        gate.admitted = true;
+        for (const task of gate.deferred.splice(0)) {
+          if (task.status !== "QUEUED") continue;
+          if (task.def.concurrency.length === 0 || this.#taskAdmitted(task)) this.#pushQueue(task);
+        }
+        this.activity++;
+      },
+      cancel: () => {
+        this.note(`run ${run.id} cancelled by its workflow's concurrency limit`);
+        for (const task of run.tasks.values()) this.#cancel(task);
+        this.#needsSchedule = true;
+      },
+    };
+    const enter = (spec: ConcurrencySpec) => {
+      const key = celValue(spec.expression, run.input, run.additionalMetadata);
+      if (key.error !== undefined) {
+        this.note(
+          `concurrency expression ${JSON.stringify(spec.expression)} of run ${run.id} failed: ${key.error}`,
+        );
+      }
+      this.#groups.enter(spec, String(key.value ?? ""), holder);
+    };
+    run.gate = { holder, admitted: false, deferred: [] };
+    enter(specs[0]);
+  }
+
+  /** Frees the concurrency places a finished task (and, once all are done, its run) held. */
+  #releaseGates(task: TaskRun): void {
+    if (task.gate) {
+      const holder = task.gate.holder;
+      task.gate = undefined;
+      this.#groups.release(holder);
+      this.#needsSchedule = true;
+    }
+    const gate = task.run.gate;
+    if (gate && [...task.run.tasks.values()].every((t) => isFinal(t))) {
+      task.run.gate = undefined;
+      this.#groups.release(gate.holder);
+      this.#needsSchedule = true;
+    }
+  }
+
+  /** Evaluates the task's rate-limit keys and units; dynamic limits are upserted now. */
+  #rateUnits(task: TaskRun): void {
+    const units = new Map<string, number>();
+    const { input, additionalMetadata } = task.run;
+    for (const rl of task.def.rateLimits) {
+      let key = rl.key;
+      if (rl.keyExpr) {
+        const v = celValue(rl.keyExpr, input, additionalMetadata);
+        if (v.error !== undefined) this.note(`rate limit key ${rl.keyExpr} failed: ${v.error}`);
+        key = String(v.value ?? rl.key);
+      }
+      let n = rl.units;
+      if (rl.unitsExpr) {
+        const v = celValue(rl.unitsExpr, input, additionalMetadata);
+        n = typeof v.value === "number" ? v.value : Number(v.value ?? 1);
+      }
+      if (rl.limitExpr) {
+        const v = celValue(rl.limitExpr, input, additionalMetadata);
+        const limit = typeof v.value === "number" ? v.value : Number(v.value);
+        if (Number.isFinite(limit) && limit > 0) {
+          this.#rateLimits.put(key, limit, rl.windowMs, this.clock.now());
+        } else this.note(`rate limit ${key}: limit ${rl.limitExpr} gave ${String(v.value)}`);
+      }
+      units.set(key, (units.get(key) ?? 0) + n);
+    }
+    task.rateUnits = units;
+  }
+
+  /** `PutRateLimit`. */
+  putRateLimit(key: string, limit: number, duration: number): void {
+    if (key === "") throw invalid("rate limit key is required");
+    if (limit <= 0) throw invalid(`rate limit must be positive, got ${limit}`);
+    const windowMs = WINDOW_MS[duration];
+    if (windowMs === undefined) throw invalid(`unknown rate limit duration ${duration}`);
+    this.#rateLimits.put(key, limit, windowMs, this.clock.now());
     this.#needsSchedule = true;
+    this.#flush();
+  }
+
+  /** Rate limits by key, for inspection. */
+  rateLimits(): { key: string; limit: number; value: number; windowMs: number }[] {
+    return this.#rateLimits.snapshot();
+  }
+
+  /** Concurrency groups by key, for inspection. */
+  concurrencyGroups(): { key: string; running: number; queued: number }[] {
+    return this.#groups.snapshot();
+  }
+
+  #wakeAtRefill(at: number): void {
+    if (this.#refillWakeups.has(at)) return;
+    this.#refillWakeups.add(at);
+    this.clock.at(at, () => {
+      this.#refillWakeups.delete(at);
+      this.#needsSchedule = true;
+    });
   }
 
   /** Runs the scheduler if anything changed. Called at the end of every operation. */
@@ -1587,15 +1837,26 @@ export class EngineCore {
     // queued task against every worker.
     // A busy queue is mostly tasks waiting for a slot: once no live worker has a free unit of
     // any slot type, nothing later in the queue can be assigned either, so the pass stops.
+    // Tasks whose run carries its own affinity (trigger labels, a sticky worker) are not
+    // blocked by their definition: another run's task of the same definition may fit.
     const blocked = new Set<TaskDef>();
     const queue = this.#queue;
     for (const task of queue) {
       if (task.status !== "QUEUED" || blocked.has(task.def)) continue;
       const worker = this.#pickWorker(task);
       if (worker) {
+        if (task.rateUnits && task.rateUnits.size > 0) {
+          const taken = this.#rateLimits.take(task.rateUnits, this.clock.now());
+          if (taken !== true) {
+            if (taken.retryAt !== undefined) this.#wakeAtRefill(taken.retryAt);
+            continue;
+          }
+        }
         this.#assign(task, worker);
       } else {
-        blocked.add(task.def);
+        const own = task.run.labelOverrides !== undefined ||
+          (task.run.version.sticky !== undefined && task.run.desiredWorkerId !== undefined);
+        if (!own) blocked.add(task.def);
         if (!this.#anyFreeSlot()) break;
       }
     }
@@ -1616,17 +1877,34 @@ export class EngineCore {
     return false;
   }
 
+  // The engine's rankWorkerIds: a sticky run's desired worker ranks 1 (soft) or is the only
+  // candidate (hard); otherwise desired labels score each worker, -1 (a required label unmet)
+  // excludes it. The best rank with a free slot wins; ties go to the worker with most free slots.
   #pickWorker(task: TaskRun): WorkerState | undefined {
+    const run = task.run;
+    const sticky = run.version.sticky;
+    const labels = run.labelOverrides ?? task.def.desiredLabels;
     let best: WorkerState | undefined;
+    let bestRank = -1;
     let bestFree = -1;
     for (const w of this.#workers.values()) {
       if (!w.actions.has(task.def.action) || !this.#isLive(w)) continue;
+      let rank = 0;
+      if (sticky !== undefined && run.desiredWorkerId !== undefined) {
+        if (w.id === run.desiredWorkerId) rank = 1;
+        else if (sticky === "HARD") continue;
+      } else if (labels.length > 0) {
+        rank = labelWeight(labels, w.labels);
+        if (rank < 0) continue;
+      }
       let free = Infinity;
       for (const [type, units] of Object.entries(task.def.slotRequests)) {
         free = Math.min(free, (w.slotConfig[type] ?? 0) - (w.used[type] ?? 0) - units);
       }
-      if (free >= 0 && free > bestFree) {
+      if (free < 0) continue;
+      if (rank > bestRank || (rank === bestRank && free > bestFree)) {
         best = w;
+        bestRank = rank;
         bestFree = free;
       }
     }
@@ -1635,6 +1913,7 @@ export class EngineCore {
 
   #assign(task: TaskRun, worker: WorkerState): void {
     this.clock.cancel(task.timers.schedule);
+    if (task.run.version.sticky !== undefined) task.run.desiredWorkerId ??= worker.id;
     task.status = "RUNNING";
     task.workerId = worker.id;
     task.slotWorkerId = worker.id;
@@ -1839,4 +2118,43 @@ function openStream(worker: WorkerState): ListenStream | undefined {
     if (!worker.streams[i].queue.closed) return worker.streams[i];
   }
   return undefined;
+}
+
+function isFinal(task: TaskRun): boolean {
+  return task.status === "COMPLETED" || task.status === "FAILED" ||
+    task.status === "CANCELLED" || task.status === "SKIPPED";
+}
+
+function concurrencySpecs(where: string, list: Concurrency[]): ConcurrencySpec[] {
+  return list.map((c, i) => {
+    if (c.expression === "") throw invalid(`${where}: concurrency expression is required`);
+    const strategy = c.limitStrategy ?? ConcurrencyLimitStrategy.CANCEL_IN_PROGRESS;
+    const name = strategy === ConcurrencyLimitStrategy.GROUP_ROUND_ROBIN
+      ? "GROUP_ROUND_ROBIN"
+      : strategy === ConcurrencyLimitStrategy.CANCEL_NEWEST
+      ? "CANCEL_NEWEST"
+      : strategy === ConcurrencyLimitStrategy.CANCEL_IN_PROGRESS
+      ? "CANCEL_IN_PROGRESS"
+      : undefined;
+    if (!name) {
+      throw invalid(`${where}: concurrency strategy ${ConcurrencyLimitStrategy[strategy]} is no longer supported`);
+    }
+    return {
+      id: `${where}#${i}`,
+      expression: c.expression,
+      maxRuns: c.maxRuns ?? 1,
+      strategy: name,
+    };
+  });
+}
+
+function desiredLabels(labels: { [key: string]: DesiredWorkerLabels }): DesiredLabel[] {
+  return Object.entries(labels).map(([key, l]) => ({
+    key,
+    strValue: l.strValue,
+    intValue: l.intValue,
+    required: l.required ?? false,
+    comparator: WorkerLabelComparator[l.comparator ?? WorkerLabelComparator.EQUAL],
+    weight: l.weight ?? 100,
+  }));
 }

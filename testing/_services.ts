@@ -21,10 +21,12 @@ import {
   RegisterDurableEventResponseSchema,
   ReleaseSlotResponseSchema,
   StepActionEventType,
+  PutRateLimitResponseSchema,
   TriggerWorkflowRunResponseSchema,
   UpsertWorkerLabelsResponseSchema,
   V1Dispatcher,
   WorkerUnsubscribeResponseSchema,
+  WorkflowService,
 } from "../transport/services.ts";
 import type { EngineCore } from "./_engine.ts";
 import type { CallContext, ServiceRegistry } from "./_listener.ts";
@@ -291,6 +293,13 @@ export class ServiceState {
               ? create(CancelTasksResponseSchema, {})
               : core.cancelTasks(req),
         ),
+    });
+    router.service(WorkflowService, {
+      putRateLimit: (req, ctx) =>
+        this.unary("PutRateLimit", ctx, { key: req.key, limit: req.limit }, () => {
+          core.putRateLimit(req.key, req.limit, req.duration);
+          return create(PutRateLimitResponseSchema, {});
+        }),
     });
   }
 

@@ -2,7 +2,7 @@
 // every Connect failure turned into an RpcError so callers outside transport/ can decide on
 // retries without importing Connect.
 
-import { create } from "@bufbuild/protobuf";
+import { create, type MessageInitShape } from "@bufbuild/protobuf";
 import { timestampDate, timestampFromDate } from "@bufbuild/protobuf/wkt";
 import {
   type CallOptions as ConnectCallOptions,
@@ -17,7 +17,9 @@ import type {
   AssignedActionData,
   BaseMatchInput,
   CallOptions,
+  ConcurrencyInput,
   CreateTaskInput,
+  DesiredLabelInput,
   DispatcherPort,
   DurableConditionsInput,
   DurablePort,
@@ -29,6 +31,7 @@ import type {
   RunDetailsData,
   RunStatusName,
   StepEventKind,
+  WorkflowServicePort,
 } from "./ports.ts";
 import { RpcError } from "./rpc_error.ts";
 import type { JsonObject } from "./types.ts";
@@ -38,16 +41,22 @@ import {
   AdminService,
   type AssignedAction,
   BaseMatchConditionSchema,
+  ConcurrencyLimitStrategy,
   CreateTaskOptsSchema,
+  type DesiredWorkerLabelsSchema,
   Dispatcher,
   DurableEventListenerConditionsSchema,
   EventsService,
+  RateLimitDuration,
   RunStatus,
   SDKS,
   StepActionEventType,
+  StickyStrategy,
   TaskConditionsSchema,
   V1Dispatcher,
+  WorkerLabelComparator,
   WorkerLabelsSchema,
+  WorkflowService,
 } from "./services.ts";
 
 const CODE_NAMES: readonly RpcCode[] = [
@@ -198,10 +207,42 @@ function durableConditionsToProto(c: DurableConditionsInput) {
   return create(DurableEventListenerConditionsSchema, conditionLists(c));
 }
 
+function concurrencyToProto(c: ConcurrencyInput) {
+  return {
+    expression: c.expression,
+    maxRuns: c.maxRuns,
+    limitStrategy: ConcurrencyLimitStrategy[c.strategy],
+  };
+}
+
+function desiredLabelsToProto(labels: Record<string, DesiredLabelInput>) {
+  const out: Record<string, MessageInitShape<typeof DesiredWorkerLabelsSchema>> = {};
+  for (const [name, l] of Object.entries(labels)) {
+    out[name] = {
+      strValue: l.strValue,
+      intValue: l.intValue,
+      required: l.required,
+      comparator: l.comparator === undefined ? undefined : WorkerLabelComparator[l.comparator],
+      weight: l.weight,
+    };
+  }
+  return out;
+}
+
 function taskToProto(t: CreateTaskInput) {
-  const { conditions, ...rest } = t;
+  const { conditions, rateLimits, workerLabels, concurrency, ...rest } = t;
   return create(CreateTaskOptsSchema, {
     ...rest,
+    rateLimits: rateLimits?.map((r) => ({
+      key: r.key,
+      units: r.units,
+      keyExpr: r.keyExpr,
+      unitsExpr: r.unitsExpr,
+      limitValuesExpr: r.limitValuesExpr,
+      duration: r.durationIndex as RateLimitDuration | undefined,
+    })),
+    workerLabels: workerLabels && desiredLabelsToProto(workerLabels),
+    concurrency: concurrency?.map(concurrencyToProto),
     conditions: conditions && create(TaskConditionsSchema, {
       ...conditionLists(conditions),
       parentOverrideConditions: conditions.parentOverrideConditions.map((p) => ({
@@ -232,6 +273,7 @@ export function createEnginePorts(transport: Transport): EnginePorts {
   const events = createClient(EventsService, transport);
   const v1 = createClient(V1Dispatcher, transport);
   const admin = createClient(AdminService, transport);
+  const workflows = createClient(WorkflowService, transport);
 
   const dispatcherPort: DispatcherPort = {
     async getVersion(options) {
@@ -381,6 +423,8 @@ export function createEnginePorts(transport: Transport): EnginePorts {
           tasks: input.tasks.map(taskToProto),
           onFailureTask: input.onFailureTask && taskToProto(input.onFailureTask),
           defaultPriority: input.defaultPriority,
+          concurrencyArr: input.concurrencyArr?.map(concurrencyToProto),
+          sticky: input.sticky === undefined ? undefined : StickyStrategy[input.sticky],
         }, connectOptions(options)));
       return { id: res.id, workflowId: res.workflowId };
     },
@@ -400,6 +444,8 @@ export function createEnginePorts(transport: Transport): EnginePorts {
             ? encoder.encode(JSON.stringify(input.additionalMetadata))
             : new Uint8Array(),
           priority: input.priority,
+          desiredWorkerLabels: input.desiredWorkerLabels &&
+            desiredLabelsToProto(input.desiredWorkerLabels),
         }, connectOptions(options)));
       return { workflowRunId: res.externalId };
     },
@@ -428,5 +474,22 @@ export function createEnginePorts(transport: Transport): EnginePorts {
     },
   };
 
-  return { dispatcher: dispatcherPort, events: eventsPort, durable: durablePort, admin: adminPort };
+  const workflowsPort: WorkflowServicePort = {
+    async putRateLimit(input, options) {
+      await call("/WorkflowService/PutRateLimit", () =>
+        workflows.putRateLimit({
+          key: input.key,
+          limit: input.limit,
+          duration: input.durationIndex,
+        }, connectOptions(options)));
+    },
+  };
+
+  return {
+    dispatcher: dispatcherPort,
+    events: eventsPort,
+    durable: durablePort,
+    admin: adminPort,
+    workflows: workflowsPort,
+  };
 }

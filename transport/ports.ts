@@ -335,6 +335,7 @@ export interface EnginePorts {
   events: EventsPort;
   durable: DurablePort;
   admin: AdminPort;
+  workflows: WorkflowServicePort;
 }
 
 /**

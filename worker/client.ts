@@ -7,7 +7,11 @@ import { RpcError } from "../transport/rpc_error.ts";
 import { sleep } from "../transport/retry.ts";
 import type { JsonObject } from "../transport/types.ts";
 import { registerEnginePorts } from "./_client_ports.ts";
-import { validateDesiredLabels } from "./flow_control.ts";
+import {
+  RATE_LIMIT_DURATIONS,
+  validateDesiredLabels,
+  validateDuration,
+} from "./flow_control.ts";
 import type { HatchetClient, RunRef, RunResult } from "./hatchet_client.ts";
 
 export type {
@@ -16,6 +20,7 @@ export type {
   PushOptions,
   RunRef,
   RunResult,
+  RateLimitsClient,
   RunsClient,
   TriggerOptions,
 } from "./hatchet_client.ts";
@@ -98,6 +103,27 @@ export function createClientFromTransport(
       },
       async cancel(taskRunIds) {
         await ports.admin.cancelTasks(taskRunIds);
+      },
+    },
+    rateLimits: {
+      async put(key, limit, duration) {
+        if (typeof key !== "string" || key.trim() === "") {
+          throw new TypeError(
+            `Rate limit key must be a non-empty string, received ${JSON.stringify(key)}`,
+          );
+        }
+        if (!Number.isInteger(limit) || limit <= 0 || limit > 2 ** 31 - 1) {
+          throw new RangeError(
+            `Rate limit "${key}": limit must be a positive integer, received ${String(limit)}`,
+          );
+        }
+        const window = validateDuration(duration, `Rate limit "${key}": duration`);
+        // Not namespaced: rate limits are shared by the tenant, and tasks name them verbatim.
+        await ports.workflows.putRateLimit({
+          key,
+          limit,
+          durationIndex: RATE_LIMIT_DURATIONS.indexOf(window),
+        });
       },
     },
     close: closeOnce,
