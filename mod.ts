@@ -31,9 +31,9 @@ export {
   type EventsClient,
   type HatchetClient,
   type PushOptions,
+  type RateLimitsClient,
   type RunRef,
   type RunResult,
-  type RateLimitsClient,
   type RunsClient,
   type TriggerOptions,
 } from "./worker/client.ts";

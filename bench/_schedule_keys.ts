@@ -41,5 +41,7 @@ export async function measureScheduleKeys(tasks: number, keys: number): Promise<
 if (import.meta.main) {
   const tasks = Number(Deno.args[0] ?? 10_000);
   const keys = Number(Deno.args[1] ?? 100);
-  console.log(JSON.stringify({ schedule_10k_keys_tasks_per_s: await measureScheduleKeys(tasks, keys) }));
+  console.log(
+    JSON.stringify({ schedule_10k_keys_tasks_per_s: await measureScheduleKeys(tasks, keys) }),
+  );
 }

@@ -18,13 +18,11 @@ import {
   CancelTasksResponseSchema,
   type Concurrency,
   ConcurrencyLimitStrategy,
-  type DesiredWorkerLabels,
-  StickyStrategy,
-  WorkerLabelComparator,
   type CreateTaskOpts,
   type CreateWorkflowVersionRequest,
   type CreateWorkflowVersionResponse,
   CreateWorkflowVersionResponseSchema,
+  type DesiredWorkerLabels,
   type DurableEvent,
   DurableEventSchema,
   type Event,
@@ -40,10 +38,12 @@ import {
   RunStatus,
   type StepActionEvent,
   StepActionEventType,
+  StickyStrategy,
   type TaskConditions,
   TaskRunDetailSchema,
   type TriggerWorkflowRunRequest,
   type UpsertWorkerLabelsRequest,
+  WorkerLabelComparator,
   type WorkerLabels,
   type WorkerRegisterRequest,
   type WorkerRegisterResponse,
@@ -55,8 +55,8 @@ import { type ClockMode, EngineClock, type EngineTimer } from "./_clock.ts";
 import { StreamQueue } from "./_stream_queue.ts";
 import {
   celValue,
-  type ConcurrencySpec,
   ConcurrencyGroups,
+  type ConcurrencySpec,
   type DesiredLabel,
   type Holder,
   labelWeight,
@@ -705,7 +705,8 @@ export class EngineCore {
   upsertWorkerLabels(req: UpsertWorkerLabelsRequest): void {
     const worker = this.#worker(req.workerId);
     Object.assign(worker.labels, labelsOf(req.labels));
-    this.activity++;
+    this.#needsSchedule = true;
+    this.#flush();
   }
 
   /** Replaces a worker's actions, as the engine does for an HTTP operator after a healthcheck. */
@@ -965,7 +966,11 @@ export class EngineCore {
       defaultPriority: req.defaultPriority,
       concurrency: concurrencySpecs(
         `workflow "${req.name}"`,
-        req.concurrencyArr.length > 0 ? req.concurrencyArr : req.concurrency ? [req.concurrency] : [],
+        req.concurrencyArr.length > 0
+          ? req.concurrencyArr
+          : req.concurrency
+          ? [req.concurrency]
+          : [],
       ),
       sticky: req.sticky === undefined
         ? undefined
@@ -1702,7 +1707,9 @@ export class EngineCore {
     const key = celValue(spec.expression, task.run.input, task.run.additionalMetadata);
     if (key.error !== undefined) {
       this.note(
-        `concurrency expression ${JSON.stringify(spec.expression)} of task ${task.id} failed: ${key.error}`,
+        `concurrency expression ${
+          JSON.stringify(spec.expression)
+        } of task ${task.id} failed: ${key.error}`,
       );
       this.#fail(task, `could not evaluate concurrency key: ${key.error}`, true);
       return;
@@ -1737,7 +1744,9 @@ export class EngineCore {
       const key = celValue(spec.expression, run.input, run.additionalMetadata);
       if (key.error !== undefined) {
         this.note(
-          `concurrency expression ${JSON.stringify(spec.expression)} of run ${run.id} failed: ${key.error}`,
+          `concurrency expression ${
+            JSON.stringify(spec.expression)
+          } of run ${run.id} failed: ${key.error}`,
         );
       }
       this.#groups.enter(spec, String(key.value ?? ""), holder);
@@ -2137,7 +2146,11 @@ function concurrencySpecs(where: string, list: Concurrency[]): ConcurrencySpec[]
       ? "CANCEL_IN_PROGRESS"
       : undefined;
     if (!name) {
-      throw invalid(`${where}: concurrency strategy ${ConcurrencyLimitStrategy[strategy]} is no longer supported`);
+      throw invalid(
+        `${where}: concurrency strategy ${
+          ConcurrencyLimitStrategy[strategy]
+        } is no longer supported`,
+      );
     }
     return {
       id: `${where}#${i}`,

@@ -46,7 +46,9 @@ function taskInput(
     // toTaskConditions knows skip and wait; a cancel condition is the same match with CANCEL.
     const merged = conditions ??
       { parentOverrideConditions: [], sleepConditions: [], userEventConditions: [] };
-    for (const key of ["parentOverrideConditions", "sleepConditions", "userEventConditions"] as const) {
+    for (
+      const key of ["parentOverrideConditions", "sleepConditions", "userEventConditions"] as const
+    ) {
       for (const c of cancel[key]) {
         c.base.action = "CANCEL";
         (merged[key] as typeof c[]).push(c);

@@ -7,20 +7,16 @@ import { RpcError } from "../transport/rpc_error.ts";
 import { sleep } from "../transport/retry.ts";
 import type { JsonObject } from "../transport/types.ts";
 import { registerEnginePorts } from "./_client_ports.ts";
-import {
-  RATE_LIMIT_DURATIONS,
-  validateDesiredLabels,
-  validateDuration,
-} from "./flow_control.ts";
+import { RATE_LIMIT_DURATIONS, validateDesiredLabels, validateDuration } from "./flow_control.ts";
 import type { HatchetClient, RunRef, RunResult } from "./hatchet_client.ts";
 
 export type {
   EventsClient,
   HatchetClient,
   PushOptions,
+  RateLimitsClient,
   RunRef,
   RunResult,
-  RateLimitsClient,
   RunsClient,
   TriggerOptions,
 } from "./hatchet_client.ts";

@@ -329,7 +329,7 @@ export function createWorker<L = undefined>(
   const definitions = options.workflows.map((wf) => definitionOf(wf));
   const actions = new Map<string, ActionEntry>();
   for (const def of definitions) {
-    const tasks = def.onFailure ? [...def.tasks, def.onFailure] : def.tasks;
+    const tasks = [...def.tasks, def.onSuccess, def.onFailure].filter((t) => t !== undefined);
     for (const task of tasks) {
       const id = actionIdOf(namespace, def.name, task.name);
       if (actions.has(id)) {

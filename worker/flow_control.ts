@@ -3,11 +3,7 @@
 // their translation into the wire shapes of transport/ports.ts.
 
 import { describeValue } from "../transport/describe.ts";
-import type {
-  ConcurrencyInput,
-  DesiredLabelInput,
-  RateLimitInput,
-} from "../transport/ports.ts";
+import type { ConcurrencyInput, DesiredLabelInput, RateLimitInput } from "../transport/ports.ts";
 
 /**
  * What the engine does with runs beyond `maxRuns` for one concurrency key.
@@ -336,7 +332,9 @@ export function validateRateLimits(value: unknown, what: string): RateLimitInput
     }
     if (hasKey) {
       if (typeof item.key !== "string" || item.key.trim() === "") {
-        throw new TypeError(`${at}.key must be a non-empty string, received ${describeValue(item.key)}`);
+        throw new TypeError(
+          `${at}.key must be a non-empty string, received ${describeValue(item.key)}`,
+        );
       }
       if (limit !== undefined || duration !== undefined) {
         throw new TypeError(
@@ -408,7 +406,9 @@ export function validateDesiredLabels(
     }
     if (raw.required !== undefined) {
       if (typeof raw.required !== "boolean") {
-        throw new TypeError(`${at}.required must be a boolean, received ${describeValue(raw.required)}`);
+        throw new TypeError(
+          `${at}.required must be a boolean, received ${describeValue(raw.required)}`,
+        );
       }
       label.required = raw.required;
     }
@@ -420,7 +420,9 @@ export function validateDesiredLabels(
           }`,
         );
       }
-      if (raw.comparator !== "EQUAL" && raw.comparator !== "NOT_EQUAL" && label.strValue !== undefined) {
+      if (
+        raw.comparator !== "EQUAL" && raw.comparator !== "NOT_EQUAL" && label.strValue !== undefined
+      ) {
         throw new RangeError(
           `${at}: comparator ${raw.comparator} compares integers, received the string value ${
             JSON.stringify(label.strValue)
@@ -430,7 +432,10 @@ export function validateDesiredLabels(
       label.comparator = raw.comparator as LabelComparator;
     }
     if (raw.weight !== undefined) {
-      if (!Number.isInteger(raw.weight) || (raw.weight as number) < 0 || (raw.weight as number) > INT32_MAX) {
+      if (
+        !Number.isInteger(raw.weight) || (raw.weight as number) < 0 ||
+        (raw.weight as number) > INT32_MAX
+      ) {
         throw new RangeError(
           `${at}.weight must be a non-negative integer, received ${describeValue(raw.weight)}`,
         );
@@ -455,7 +460,9 @@ export function validateWorkerLabels(
   what: string,
 ): Record<string, string | number> {
   if (!isObject(value)) {
-    throw new TypeError(`${what} must be an object of label values, received ${describeValue(value)}`);
+    throw new TypeError(
+      `${what} must be an object of label values, received ${describeValue(value)}`,
+    );
   }
   const out: Record<string, string | number> = {};
   for (const [key, v] of Object.entries(value)) {

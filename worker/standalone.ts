@@ -5,12 +5,7 @@ import type { Context, TaskRef } from "../context/context.ts";
 import type { DurableContext } from "../durable/mod.ts";
 import type { JsonObject } from "../transport/types.ts";
 import type { HatchetClient, TriggerOptions } from "./hatchet_client.ts";
-import {
-  type TaskOptions,
-  type Workflow,
-  workflow,
-  type WorkflowOptions,
-} from "./workflow.ts";
+import { type TaskOptions, type Workflow, workflow, type WorkflowOptions } from "./workflow.ts";
 
 /**
  * Options of {@link task}: the task's own options plus the workflow-level ones (`onEvents`,
@@ -99,8 +94,7 @@ export interface StandaloneRunOptions extends TriggerOptions {
  * assert.deepEqual(await add.run(engine.client, { a: 2, b: 3 }), { sum: 5 });
  * ```
  */
-export interface Standalone<I extends JsonObject = JsonObject, O = JsonObject>
-  extends Workflow<I> {
+export interface Standalone<I extends JsonObject = JsonObject, O = JsonObject> extends Workflow<I> {
   /** The one task, for `ctx.taskOutput` and conditions. */
   readonly ref: TaskRef<O>;
   /**

@@ -2,11 +2,7 @@ import type { Context, TaskRef } from "../context/context.ts";
 import type { DurableContext, TaskCondition } from "../durable/mod.ts";
 import { ParentCondition, toTaskConditions } from "../durable/mod.ts";
 import { formatDuration, parseDuration } from "../transport/duration.ts";
-import type {
-  ConcurrencyInput,
-  DesiredLabelInput,
-  RateLimitInput,
-} from "../transport/ports.ts";
+import type { ConcurrencyInput, DesiredLabelInput, RateLimitInput } from "../transport/ports.ts";
 import type { DurationInput, JsonObject } from "../transport/types.ts";
 import {
   type ConcurrencyOptions,
