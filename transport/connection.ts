@@ -47,7 +47,7 @@ import {
   Dispatcher,
   DurableEventListenerConditionsSchema,
   EventsService,
-  RateLimitDuration,
+  type RateLimitDuration,
   RunStatus,
   SDKS,
   StepActionEventType,

@@ -54,11 +54,10 @@ Deno.test("workflow() rejects bad flow-control options, naming the value", () =>
       'Workflow "w": concurrency.maxRuns must be a positive integer, received 0',
     ],
     [
-      // deno-lint-ignore no-explicit-any
       () =>
         workflow({
           name: "w",
-          concurrency: { expression: "input.k", maxRuns: 1, strategy: "DROP" as any },
+          concurrency: { expression: "input.k", maxRuns: 1, strategy: "DROP" as never },
         }),
       RangeError,
       'Workflow "w": concurrency.strategy must be one of GROUP_ROUND_ROBIN, CANCEL_IN_PROGRESS, CANCEL_NEWEST, received "DROP"',
@@ -73,8 +72,7 @@ Deno.test("workflow() rejects bad flow-control options, naming the value", () =>
       'Workflow "w": concurrency[0].expression must be a non-empty CEL expression, received " "',
     ],
     [
-      // deno-lint-ignore no-explicit-any
-      () => workflow({ name: "w", sticky: "always" as any }),
+      () => workflow({ name: "w", sticky: "always" as never }),
       RangeError,
       'Workflow "w": sticky must be "soft" or "hard", received "always"',
     ],
@@ -84,8 +82,7 @@ Deno.test("workflow() rejects bad flow-control options, naming the value", () =>
       'Workflow "w": defaultPriority must be 1, 2 or 3, received 5',
     ],
     [
-      // deno-lint-ignore no-explicit-any
-      () => workflow({ name: "w", taskDefaults: { retry: 3 } as any }),
+      () => workflow({ name: "w", taskDefaults: { retry: 3 } as never }),
       TypeError,
       'Workflow "w": taskDefaults: unknown option "retry"; expected one of retries, backoff, executionTimeout, scheduleTimeout',
     ],
@@ -115,12 +112,11 @@ Deno.test("Workflow.task() rejects bad rate limits, labels and slotCost, naming 
     message: `${what}: rateLimits[0].units must be a positive integer, received 1.5`,
   });
   assert.throws(
-    // deno-lint-ignore no-explicit-any
     () =>
       wf.task({
         name: "t",
         fn,
-        rateLimits: [{ key: "api", limit: 5, duration: "fortnight" as any }],
+        rateLimits: [{ key: "api", limit: 5, duration: "fortnight" as never }],
       }),
     {
       name: "RangeError",
@@ -162,8 +158,7 @@ Deno.test("client.rateLimits.put() rejects a bad limit or window", async () => {
     name: "RangeError",
     message: 'Rate limit "api": limit must be a positive integer, received 0',
   });
-  // deno-lint-ignore no-explicit-any
-  await assert.rejects(engine.client.rateLimits.put("api", 5, "fortnight" as any), {
+  await assert.rejects(engine.client.rateLimits.put("api", 5, "fortnight" as never), {
     name: "RangeError",
     message:
       'Rate limit "api": duration must be one of "second", "minute", "hour", "day", "week", "month", "year", received "fortnight"',
