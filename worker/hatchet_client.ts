@@ -223,23 +223,6 @@ export interface RunsClient {
 }
 
 /**
- * A connection to a Hatchet engine: configuration, events and runs. Close it when done.
- *
- * @example
- * ```ts
- * import type { HatchetClient } from "@hatchet-deno/sdk";
- * import { MockEngine } from "@hatchet-deno/sdk/testing";
- * import assert from "node:assert/strict";
- *
- * await using engine = new MockEngine({ namespace: "staging" });
- * const client: HatchetClient = engine.client; // closed with the engine
- * assert.equal(client.config.tenantId, engine.tenantId);
- * assert.equal(client.config.namespace, "staging_");
- * await client.events.push("deploy:done", { version: "1.2.0" });
- * assert.equal(engine.rpcLog()[0].summary?.key, "staging_deploy:done");
- * ```
- */
-/**
  * Creates and updates rate limits that tasks name by static `key`.
  *
  * @example
@@ -278,6 +261,24 @@ export interface RateLimitsClient {
   put(key: string, limit: number, duration: RateLimitDuration): Promise<void>;
 }
 
+/**
+ * A connection to a Hatchet engine: configuration, events, runs and rate limits. Close it when
+ * done.
+ *
+ * @example
+ * ```ts
+ * import type { HatchetClient } from "@hatchet-deno/sdk";
+ * import { MockEngine } from "@hatchet-deno/sdk/testing";
+ * import assert from "node:assert/strict";
+ *
+ * await using engine = new MockEngine({ namespace: "staging" });
+ * const client: HatchetClient = engine.client; // closed with the engine
+ * assert.equal(client.config.tenantId, engine.tenantId);
+ * assert.equal(client.config.namespace, "staging_");
+ * await client.events.push("deploy:done", { version: "1.2.0" });
+ * assert.equal(engine.rpcLog()[0].summary?.key, "staging_deploy:done");
+ * ```
+ */
 export interface HatchetClient extends AsyncDisposable {
   /** The resolved configuration; its string and JSON forms never show the token. */
   readonly config: ClientConfig;
