@@ -37,9 +37,13 @@ export type ConcurrencyStrategy = "GROUP_ROUND_ROBIN" | "CANCEL_IN_PROGRESS" | "
  *   strategy: "CANCEL_NEWEST",
  * };
  * const wf = workflow<{ userId: string }>({ name: "sync-user", concurrency: perUser });
- * wf.task({ name: "sync", fn: (_input, ctx) => new Promise((resolve) => {
- *   ctx.signal.addEventListener("abort", () => resolve({}));
- * }) });
+ * wf.task({
+ *   name: "sync",
+ *   fn: (_input, ctx) =>
+ *     new Promise<{ stopped: boolean }>((resolve) => {
+ *       ctx.signal.addEventListener("abort", () => resolve({ stopped: true }));
+ *     }),
+ * });
  * await using engine = new MockEngine();
  * await using worker = createWorker(engine.client, { name: "w", workflows: [wf] });
  * await worker.start();

@@ -166,14 +166,14 @@ export type OnFailureOptions<I, O> =
  *
  * @example
  * ```ts
- * import { createWorker, type OnSuccessOptions, workflow } from "@hatchet-deno/sdk";
+ * import { createWorker, type JsonObject, type OnSuccessOptions, workflow } from "@hatchet-deno/sdk";
  * import { MockEngine } from "@hatchet-deno/sdk/testing";
  * import assert from "node:assert/strict";
  *
  * const wf = workflow({ name: "order" });
  * wf.task({ name: "charge", fn: () => ({ charged: true }) });
  * wf.task({ name: "ship", fn: () => ({ shipped: true }) });
- * const onSuccess: OnSuccessOptions<{ [k: string]: never }, { done: boolean }> = {
+ * const onSuccess: OnSuccessOptions<JsonObject, { done: boolean }> = {
  *   name: "notify",
  *   fn: () => ({ done: true }),
  * };
