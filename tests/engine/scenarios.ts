@@ -25,6 +25,7 @@ import {
   type ScenarioContext,
   within,
 } from "./harness.ts";
+import { flowScenarios } from "./flow_scenarios.ts";
 
 /** Triggers and waits for the result under the scenario's signal. */
 async function runToEnd(
@@ -703,5 +704,6 @@ export const scenarios: readonly Scenario[] = [
   namespaceMixedCase,
   bigPayloads,
   fiftyConcurrent,
+  ...flowScenarios,
   engineRestart,
 ];
