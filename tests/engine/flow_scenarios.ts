@@ -83,34 +83,31 @@ const requiredLabel: Scenario = {
 
 const staticRateLimit: Scenario = {
   name: "static rate limit",
-  timeoutMs: 120_000,
   async run(client, ctx) {
     const key = ctx.name("rl");
     await client.rateLimits.put(key, 1, "minute");
-    const startedAt: number[] = [];
+    let started = 0;
     const wf = workflow({ name: ctx.name("rate-limited") });
     wf.task({
       name: "call",
       rateLimits: [{ key }],
       fn: () => {
-        startedAt.push(performance.now());
+        started++;
         return {};
       },
     });
     await ctx.startWorker([wf]);
     const a = await client.runs.trigger(wf, {});
     const b = await client.runs.trigger(wf, {});
-    const t0 = performance.now();
-    assert.equal((await a.result({ signal: ctx.signal })).status, "COMPLETED");
-    // One unit per minute: the second run waits for the window to refill.
+    const first = await ctx.measure("first run", () => a.result({ signal: ctx.signal }));
+    assert.equal(first.status, "COMPLETED");
+    // One unit per minute: the second run waits for the window to refill (on v0.104.7 that took
+    // 94 s once; the suite does not wait that long: it checks that the run is held, then cancels).
     await delay(5_000, ctx.signal);
-    assert.equal(startedAt.length, 1, "the second run started before the limit refilled");
-    const second = await b.result({ signal: ctx.signal });
-    assert.equal(second.status, "COMPLETED");
-    const waited = startedAt[1] - startedAt[0];
-    ctx.record("second run waited", waited);
-    ctx.record("trigger→second done", performance.now() - t0);
-    assert.ok(waited > 10_000, `the second run started ${waited} ms after the first`);
+    assert.equal(started, 1, "the second run started before the limit refilled");
+    await client.runs.cancel([b.id]);
+    assert.equal((await b.result({ signal: ctx.signal })).status, "CANCELLED");
+    assert.equal(started, 1);
   },
 };
 
