@@ -47,6 +47,14 @@ import {
 import type { JsonObject, JsonValue } from "../transport/types.ts";
 import { evalCel } from "./_cel.ts";
 import { type ClockMode, EngineClock, type EngineTimer } from "./_clock.ts";
+import {
+  RestError,
+  type RestRunView,
+  type RestScheduleView,
+  type RestStatus,
+  type RestTaskView,
+  type RestWorkerView,
+} from "./_rest.ts";
 import { StreamQueue } from "./_stream_queue.ts";
 import {
   goJson,
@@ -147,6 +155,8 @@ interface WorkflowRun {
   priority: number;
   triggeringEvent: { id: string; key: string } | undefined;
   tasks: Map<string, TaskRun>;
+  /** Engine time of the trigger, epoch ms. */
+  createdAt: number;
 }
 
 /** What a satisfied parent condition carries: the parent's outcome. */
@@ -219,6 +229,10 @@ interface WorkerState {
   hadListener: boolean;
   streams: ListenStream[];
   unsubscribed: boolean;
+  /** Paused over REST: keeps its runs, gets no new ones. */
+  paused: boolean;
+  /** Engine time of registration, epoch ms. */
+  registeredAt: number;
 }
 
 /** One durable-event stream: the keys it waits for. */
@@ -550,6 +564,200 @@ export class EngineCore {
     return this.#tasks.get(taskRunId)?.def.readableId;
   }
 
+  // ---------------------------------------------------------------- REST (testing/_rest.ts)
+
+  /** A run as the REST API reports it; undefined when there is no such run. */
+  restRun(id: string): RestRunView | undefined {
+    const run = this.#runs.get(id);
+    if (!run) return undefined;
+    const version = run.version;
+    const defs = version.onFailure ? [...version.tasks, version.onFailure] : version.tasks;
+    const tasks: RestTaskView[] = [];
+    let anyOpen = false;
+    let anyStarted = false;
+    let failedError: string | undefined;
+    let anyFailed = false;
+    let anyCancelled = false;
+    const output: JsonObject = {};
+    let seq = 0;
+    for (const def of defs) {
+      const t = run.tasks.get(def.readableId)!;
+      seq++;
+      if (t.status === "PENDING" || t.status === "QUEUED" || t.status === "RUNNING") anyOpen = true;
+      if (t.status !== "PENDING" && t.status !== "QUEUED") anyStarted = true;
+      if (t.status === "FAILED") {
+        anyFailed = true;
+        failedError ??= t.error;
+      }
+      if (t.status === "CANCELLED") anyCancelled = true;
+      if (t.status === "COMPLETED" || t.status === "SKIPPED") {
+        output[def.readableId] = (t.output ?? null) as JsonValue;
+      }
+      if (t.status === "PENDING") continue;
+      tasks.push({
+        id: t.id,
+        seq,
+        stepId: def.stepId,
+        name: def.readableId,
+        actionId: def.action,
+        status: t.status === "SKIPPED" ? "COMPLETED" : t.status,
+        retryCount: t.retryCount,
+        isDurable: def.isDurable,
+        input: run.input,
+        output: t.output as JsonValue | undefined,
+        error: t.error,
+        createdAt: run.createdAt,
+        startedAt: undefined,
+        finishedAt: undefined,
+      });
+    }
+    const status: RestStatus = anyOpen
+      ? (anyStarted ? "RUNNING" : "QUEUED")
+      : anyFailed
+      ? "FAILED"
+      : anyCancelled
+      ? "CANCELLED"
+      : "COMPLETED";
+    return {
+      id: run.id,
+      workflowId: version.workflowId,
+      workflowVersionId: version.versionId,
+      workflowName: version.name,
+      isDag: defs.length > 1,
+      status,
+      input: run.input,
+      additionalMetadata: run.additionalMetadata ?? {},
+      output,
+      error: anyOpen ? undefined : failedError,
+      createdAt: run.createdAt,
+      startedAt: undefined,
+      finishedAt: undefined,
+      parentTaskExternalId: undefined,
+      tasks,
+      shape: version.tasks.map((def) => ({
+        taskExternalId: run.tasks.get(def.readableId)!.id,
+        stepId: def.stepId,
+        childrenStepIds: version.tasks.filter((d) => d.parents.includes(def.readableId))
+          .map((d) => d.stepId),
+        taskName: def.readableId,
+      })),
+    };
+  }
+
+  /**
+   * Replays runs (every task) or task runs (the task and what depends on it in its DAG), as the
+   * engine's ReplayTasks does: each replayed task runs again with its retry count plus one.
+   * Returns the ids of the task runs queued again or waiting for replayed parents.
+   */
+  replay(externalIds: string[]): string[] {
+    const targets = new Set<TaskRun>();
+    for (const id of externalIds) {
+      const run = this.#runs.get(id);
+      if (run) {
+        for (const t of run.tasks.values()) targets.add(t);
+        continue;
+      }
+      const task = this.#tasks.get(id);
+      if (!task) continue;
+      const stack = [task];
+      while (stack.length > 0) {
+        const t = stack.pop()!;
+        if (targets.has(t)) continue;
+        targets.add(t);
+        for (const d of t.run.version.tasks) {
+          if (d.parents.includes(t.def.readableId)) stack.push(t.run.tasks.get(d.readableId)!);
+        }
+        const onFailure = t.run.version.onFailure;
+        if (onFailure) targets.add(t.run.tasks.get(onFailure.readableId)!);
+      }
+    }
+    const replayed: string[] = [];
+    // Only finished tasks are replayed; one still open keeps running.
+    const tasks = [...targets].filter((t) =>
+      t.status !== "PENDING" && t.status !== "QUEUED" && t.status !== "RUNNING"
+    );
+    const again = new Set(tasks);
+    for (const task of tasks) {
+      for (const timer of Object.values(task.timers)) this.clock.cancel(timer);
+      task.timers = {};
+      task.status = "PENDING";
+      task.retryCount++;
+      task.appRetryCount = 0;
+      task.output = undefined;
+      task.error = undefined;
+      task.stepRunErrors = {};
+      task.workerId = undefined;
+      replayed.push(task.id);
+    }
+    for (const task of tasks) {
+      const { run, def } = task;
+      if (def.isOnFailure) {
+        this.#addMatch(task, this.#onFailureConditions(run));
+        continue;
+      }
+      const waitsForReplayed = def.parents.some((p) => again.has(run.tasks.get(p)!));
+      if (waitsForReplayed) this.#addMatch(task, this.#parentConditions(run, def));
+      else this.#createTask(task, "QUEUE", {}, {});
+    }
+    this.#flush();
+    return replayed;
+  }
+
+  /** Triggers a run of `workflowName` (any case) at engine time `triggerAt`. */
+  scheduleRun(workflowName: string, request: {
+    input: JsonObject;
+    additionalMetadata: JsonObject;
+    triggerAt: number;
+    priority: number | undefined;
+  }): RestScheduleView {
+    const name = workflowName.toLowerCase();
+    const version = [...this.#workflows.values()].find((v) => v.name.toLowerCase() === name);
+    if (!version) throw new RestError(404, `Workflow not found: ${workflowName}`);
+    const scheduled: RestScheduleView = {
+      id: crypto.randomUUID(),
+      workflowId: version.workflowId,
+      workflowVersionId: version.versionId,
+      workflowName: version.name,
+      triggerAt: request.triggerAt,
+      input: request.input,
+      additionalMetadata: request.additionalMetadata,
+      priority: request.priority,
+      createdAt: this.clock.now(),
+    };
+    this.clock.at(Math.max(request.triggerAt, this.clock.now()), () => {
+      if (this.#closed) return;
+      const current = this.#workflows.get(version.name) ?? version;
+      this.#trigger(
+        current,
+        request.input,
+        request.additionalMetadata,
+        request.priority,
+        undefined,
+      );
+      this.#flush();
+    });
+    this.activity++;
+    return scheduled;
+  }
+
+  /** Pauses or resumes a worker: a paused one keeps its runs and gets no new ones. */
+  setWorkerPaused(workerId: string, paused: boolean): RestWorkerView {
+    const w = this.#workers.get(workerId);
+    if (!w) throw new RestError(404, `Worker not found: ${workerId}`);
+    w.paused = paused;
+    if (!paused) this.#needsSchedule = true;
+    this.#flush();
+    return {
+      id: w.id,
+      name: w.name,
+      actions: [...w.actions],
+      paused: w.paused,
+      active: w.streams.length > 0,
+      createdAt: w.registeredAt,
+      lastHeartbeatAt: undefined,
+    };
+  }
+
   // ---------------------------------------------------------------- Dispatcher
 
   register(req: WorkerRegisterRequest): WorkerRegisterResponse {
@@ -577,6 +785,8 @@ export class EngineCore {
       hadListener: false,
       streams: [],
       unsubscribed: false,
+      paused: false,
+      registeredAt: this.clock.now(),
     };
     this.#workers.set(worker.id, worker);
     this.activity++;
@@ -1208,6 +1418,7 @@ export class EngineCore {
       priority: priority ?? version.defaultPriority ?? 1,
       triggeringEvent,
       tasks: new Map(),
+      createdAt: this.clock.now(),
     };
     this.#runs.set(run.id, run);
     const defs = version.onFailure ? [...version.tasks, version.onFailure] : version.tasks;
@@ -1620,7 +1831,7 @@ export class EngineCore {
     let best: WorkerState | undefined;
     let bestFree = -1;
     for (const w of this.#workers.values()) {
-      if (!w.actions.has(task.def.action) || !this.#isLive(w)) continue;
+      if (!w.actions.has(task.def.action) || w.paused || !this.#isLive(w)) continue;
       let free = Infinity;
       for (const [type, units] of Object.entries(task.def.slotRequests)) {
         free = Math.min(free, (w.slotConfig[type] ?? 0) - (w.used[type] ?? 0) - units);
