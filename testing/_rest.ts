@@ -368,14 +368,16 @@ function errors(status: number, description: string): Response {
 export async function handleRest(request: Request, backend: RestBackend): Promise<Response> {
   const url = new URL(request.url);
   const path = url.pathname;
-  const matched = ROUTES.map((r) => ({ r, m: r.pattern.exec(path) })).find(({ m }) => m !== null);
+  const matched = ROUTES.filter((r) => r.method === request.method)
+    .map((r) => ({ r, m: r.pattern.exec(path) }))
+    .find(({ m }) => m !== null);
   const template = matched?.r.template ?? path;
   const logName = `${request.method} ${template}`;
   const answer = (response: Response, summary: Record<string, string> = {}) => {
     backend.record(logName, summary, response.status);
     return response;
   };
-  if (matched === undefined || matched.r.method !== request.method) {
+  if (matched === undefined) {
     await request.body?.cancel();
     return answer(
       errors(501, `Not implemented by the mock engine: ${request.method} ${path}`),
