@@ -4,6 +4,7 @@
 // answered 501 with an `APIErrors` body naming it. Owns no engine state: it reads and changes
 // the engine through `RestBackend`, and shapes the engine's answers as the contract's JSON.
 
+import { Code, ConnectError } from "@connectrpc/connect";
 import type { JsonObject, JsonValue } from "../transport/types.ts";
 
 /** The status of a task or a run, as the REST contract spells it (`V1TaskStatus`). */
@@ -360,6 +361,10 @@ const ROUTES: RestRoute[] = [
   }),
 ];
 
+function capitalize(text: string): string {
+  return text.charAt(0).toUpperCase() + text.slice(1);
+}
+
 function errors(status: number, description: string): Response {
   return Response.json({ errors: [{ description }] }, { status });
 }
@@ -411,6 +416,17 @@ export async function handleRest(request: Request, backend: RestBackend): Promis
     return answer(Response.json(matched.r.handle(params, body, backend)), summary);
   } catch (err) {
     if (err instanceof RestError) return answer(errors(err.status, err.message), summary);
+    // The engine's rooms throw gRPC statuses; the ones they use map onto HTTP.
+    if (err instanceof ConnectError) {
+      const status = err.code === Code.NotFound
+        ? 404
+        : err.code === Code.InvalidArgument
+        ? 400
+        : err.code === Code.Unimplemented
+        ? 501
+        : 500;
+      return answer(errors(status, capitalize(err.rawMessage)), summary);
+    }
     return answer(errors(500, (err as Error)?.message ?? String(err)), summary);
   }
 }

@@ -67,6 +67,14 @@ export interface MockEngineOptions {
   namespace?: string;
   /** Where the virtual clock starts; default 2026-01-01T00:00:00Z. */
   start?: Date;
+  /**
+   * How long a run triggered by `TriggerWorkflowRun` (`client.runs.trigger()`) takes to exist
+   * after its id is returned; default 0. A real engine answers at once when its optimistic
+   * scheduler takes the request and otherwise hands the run to its message queue, so the id
+   * can come back before the run exists: until then `GetRunDetails` says `NOT_FOUND` and
+   * nothing of the run is scheduled. Set this to test code against that.
+   */
+  triggerDelay?: DurationInput;
 }
 
 /**
@@ -313,6 +321,7 @@ export class MockEngine implements AsyncDisposable {
       startMs,
       version: options?.version === undefined ? "v0.79.0" : options.version,
       tenantId: this.tenantId,
+      triggerDelayMs: options?.triggerDelay === undefined ? 0 : parseDuration(options.triggerDelay),
     });
     this.#issuedAtMs = clock === "virtual" ? startMs : Date.now();
     // Nothing listens until listen(): the addresses name port 0 on loopback, which no

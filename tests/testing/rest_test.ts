@@ -87,7 +87,7 @@ Deno.test("MockEngine REST GET workflow-runs/{id} reports the run, created tasks
   };
   assert.equal(details.run.status, "QUEUED");
   assert.deepEqual(details.run.input, { n: 1 });
-  assert.deepEqual(details.run.additionalMetadata, { source: "test" });
+  assert.equal((details.run.additionalMetadata as Record<string, string>).source, "test");
   assert.equal(details.run.tenantId, engine.tenantId);
   assert.equal((details.run.metadata as { id: string }).id, run.id);
   assert.deepEqual(details.taskEvents, []);
