@@ -12,7 +12,7 @@ import {
   StepActionEventType,
 } from "../../transport/services.ts";
 import type { JsonObject, JsonValue } from "../../transport/types.ts";
-import { jsonbError, parseObject } from "../_validate.ts";
+import { jsonbError } from "../_validate.ts";
 import type { Matches } from "./matches.ts";
 import type { Queue } from "./queue.ts";
 import type { Records } from "./records.ts";
@@ -62,12 +62,9 @@ export class Attempts {
     let eventType = req.eventType;
     let payload = req.eventPayload;
     if (eventType === StepActionEventType.STEP_EVENT_TYPE_COMPLETED) {
-      let error = jsonbError(payload, "taskOutput");
-      if (error === undefined && payload !== "" && parseObject(payload) === undefined) {
-        error = `task output must be a JSON object in field \`taskOutput\`, received ${
-          payload.length > 100 ? payload.slice(0, 100) + "…" : payload
-        }`;
-      }
+      // Any valid JSON is an output, as the engine stores it: the official TypeScript SDK sends
+      // "null" for a task that returns nothing.
+      const error = jsonbError(payload, "taskOutput");
       if (error !== undefined) {
         eventType = StepActionEventType.STEP_EVENT_TYPE_FAILED;
         payload = error;
@@ -75,7 +72,7 @@ export class Attempts {
     }
     switch (eventType) {
       case StepActionEventType.STEP_EVENT_TYPE_COMPLETED:
-        this.#complete(task, payload === "" ? {} : parseObject(payload)!);
+        this.#complete(task, payload === "" ? {} : JSON.parse(payload) as JsonValue);
         break;
       case StepActionEventType.STEP_EVENT_TYPE_FAILED: {
         const nul = jsonbError(payload, "error");
@@ -122,7 +119,7 @@ export class Attempts {
     }
   }
 
-  #complete(task: TaskRun, output: JsonObject): void {
+  #complete(task: TaskRun, output: JsonValue): void {
     this.#finishAttempt(task);
     task.status = "COMPLETED";
     task.output = output;

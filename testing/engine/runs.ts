@@ -149,9 +149,23 @@ export class Runs {
     if (!run) throw notFound("workflow run not found");
     const statuses: RunStatus[] = [];
     const taskRuns: GetRunDetailsResponse["taskRuns"] = {};
+    // Until the whole run has finished the engine reads task states from its running-tasks table
+    // alone: a task it created is RUNNING while on a worker and QUEUED otherwise (finished ones
+    // included), with no output or error; a task not created yet is not listed.
+    const finished = [...run.tasks.values()].every((t) => FINAL.has(t.status));
     for (const t of run.tasks.values()) {
       if (t.status === "PENDING") {
         statuses.push(RunStatus.QUEUED);
+        continue;
+      }
+      if (!finished) {
+        const status = t.status === "RUNNING" ? RunStatus.RUNNING : RunStatus.QUEUED;
+        statuses.push(status);
+        taskRuns[t.def.readableId] = create(TaskRunDetailSchema, {
+          externalId: t.id,
+          status,
+          readableId: t.def.readableId,
+        });
         continue;
       }
       const status = wireStatus(t.status);
@@ -435,11 +449,16 @@ export class Runs {
 
   /** The START_STEP_RUN payload, encoded as the engine encodes it. */
   payload(task: TaskRun): string {
+    // Not only the declared parents: the engine (ListTaskParentOutputs) hands every task the
+    // output of each completed task of its run, so a grandchild reads its grandparent and an
+    // on-failure task reads what completed.
     const parents: Record<string, JsonValue> = {};
-    for (const name of task.def.parents) {
-      const parent = task.run.tasks.get(name)!;
-      if (parent.status === "SKIPPED") parents[name] = { skipped: true };
-      else if (parent.status === "COMPLETED") parents[name] = parent.output ?? {};
+    for (const other of task.run.tasks.values()) {
+      if (other === task) continue;
+      if (other.status === "SKIPPED") parents[other.def.readableId] = { skipped: true };
+      else if (other.status === "COMPLETED") {
+        parents[other.def.readableId] = other.output === undefined ? {} : other.output;
+      }
     }
     const triggers: Record<string, JsonValue> = { filter_payload: null };
     for (const [key, values] of Object.entries(task.triggerData)) {
@@ -460,6 +479,8 @@ export class Runs {
     return `{${head.join(",")}}`;
   }
 }
+
+const FINAL = new Set<TaskStatus>(["COMPLETED", "FAILED", "CANCELLED", "SKIPPED"]);
 
 function wireStatus(status: TaskStatus): RunStatus {
   switch (status) {

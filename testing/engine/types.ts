@@ -121,7 +121,7 @@ export interface WorkflowRun {
 /** What a satisfied parent condition carries: the parent's outcome. */
 export interface ParentData {
   kind: "COMPLETED" | "FAILED" | "CANCELLED";
-  output?: JsonObject;
+  output?: JsonValue;
   error?: string;
 }
 
@@ -135,7 +135,7 @@ export interface TaskRun {
   workerId: string | undefined;
   /** Slot units held on `slotWorkerId` until completion or ReleaseSlot. */
   slotWorkerId: string | undefined;
-  output: JsonObject | undefined;
+  output: JsonValue | undefined;
   error: string | undefined;
   timeoutAt: number | undefined;
   timers: { timeout?: EngineTimer; schedule?: EngineTimer; retry?: EngineTimer };
@@ -254,7 +254,7 @@ export interface TaskRunInfo {
   /** The worker running it, while it runs and holds its slot. */
   workerId?: string;
   /** The output, once completed. */
-  output?: JsonObject;
+  output?: JsonValue;
   /** The last error, once an attempt failed. */
   error?: string;
 }

@@ -107,13 +107,20 @@ Deno.test("MockEngine runs a two-level DAG in parent order and skips a branch", 
   await worker.complete(root, { n: 10 });
   const right = await worker.next();
   assert.equal(right.taskName, "right");
-  assert.deepEqual(JSON.parse(right.actionPayload).parents, { root: { n: 10 } });
+  assert.deepEqual(JSON.parse(right.actionPayload).parents, {
+    root: { n: 10 },
+    left: { skipped: true },
+    after_left: { skipped: true },
+  });
   await worker.complete(right, { r: true });
   const leaf = await worker.next();
   assert.equal(leaf.taskName, "leaf");
+  // Every completed task of the run, declared parent or not (skipped ones count as completed).
   assert.deepEqual(JSON.parse(leaf.actionPayload).parents, {
+    root: { n: 10 },
     left: { skipped: true },
     right: { r: true },
+    after_left: { skipped: true },
   });
   await worker.complete(leaf);
   const byName = Object.fromEntries(engine.taskRuns(runId).map((t) => [t.taskName, t.status]));
