@@ -11,7 +11,7 @@ import {
   type StepActionEvent,
   StepActionEventType,
 } from "../../transport/services.ts";
-import type { JsonObject, JsonValue } from "../../transport/types.ts";
+import type { JsonValue } from "../../transport/types.ts";
 import { jsonbError } from "../_validate.ts";
 import type { Matches } from "./matches.ts";
 import type { Queue } from "./queue.ts";
