@@ -81,6 +81,7 @@ export {
   UserEventCondition,
   type WaitCondition,
 } from "./durable/mod.ts";
+export { type HealthcheckOptions } from "./observability/mod.ts";
 export { formatDuration, parseDuration } from "./transport/duration.ts";
 export { RpcError } from "./transport/rpc_error.ts";
 export type { RpcCode } from "./transport/ports.ts";

@@ -111,6 +111,11 @@ export interface DurableContextDeps {
   namespace: string;
   /** Retries of a transient `RegisterDurableEvent` failure; defaults 5 attempts, 200 ms doubling to 5 000 ms. */
   retry?: { attempts?: number; initialMs?: number; maxMs?: number };
+  /**
+   * Called as a wait starts (after its arguments were checked); the function it returns is called
+   * once the wait ends, with the error when it failed. The worker's tracing and metrics use it.
+   */
+  observeWait?: (signalKey: string) => (error?: unknown) => void;
 }
 
 const REGISTER_TIMEOUT_MS = 5_000;
@@ -190,7 +195,22 @@ export function createDurableContext<I, L>(
     }
     const wire = toDurableConditions(conditions, namespace);
     base.signal.throwIfAborted();
+    if (deps.observeWait === undefined) return await wait(signalKey, wire);
+    const ended = deps.observeWait(signalKey);
+    try {
+      const result = await wait(signalKey, wire);
+      ended();
+      return result;
+    } catch (err) {
+      ended(err);
+      throw err;
+    }
+  }
 
+  async function wait(
+    signalKey: string,
+    wire: DurableConditionsInput,
+  ): Promise<DurableWaitResult> {
     // Register first, then subscribe: the engine answers a subscription with a completion that
     // happened before it (hatchet-protocol.md §6.3, "no ordering is required"), so nothing can
     // be missed, and a failed registration leaves no subscription to undo. That is also what

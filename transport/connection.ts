@@ -105,7 +105,12 @@ async function* stream<T>(method: string, source: () => AsyncIterable<T>): Async
 }
 
 function connectOptions(options: CallOptions | undefined): ConnectCallOptions {
-  return { signal: options?.signal, timeoutMs: options?.timeoutMs };
+  const onHeader = options?.onHeader;
+  return {
+    signal: options?.signal,
+    timeoutMs: options?.timeoutMs,
+    onHeader: onHeader && (() => onHeader()),
+  };
 }
 
 const ACTION_KINDS: Record<ActionType, ActionKind> = {

@@ -11,6 +11,8 @@ export interface CallOptions {
   signal?: AbortSignal;
   /** Deadline for the call in milliseconds. */
   timeoutMs?: number;
+  /** Called when the engine's response headers arrive (a stream is then established). */
+  onHeader?: () => void;
 }
 
 /** `ActionType` of an `AssignedAction`. */

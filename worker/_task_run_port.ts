@@ -3,7 +3,7 @@
 
 import type { LogLevel, TaskRunPort } from "../context/create_context.ts";
 import type { LogSender } from "../context/log_sender.ts";
-import type { AssignedActionData, EnginePorts } from "../transport/ports.ts";
+import type { AssignedActionData, EnginePorts, PutLogInput } from "../transport/ports.ts";
 import { retryTransient } from "../transport/retry.ts";
 
 /** Deadline of one engine call made for a task run. */
@@ -27,6 +27,10 @@ export interface EngineTaskRunPortOptions {
   warn: (message: string) => void;
   /** Called once the engine freed the slot. */
   onSlotReleased?: () => void;
+  /** The metadata of each log line (the trace and span ids while tracing). */
+  logMetadata?: () => string;
+  /** Called for each log line that could not be delivered. */
+  onLogDropped?: () => void;
 }
 
 /**
@@ -40,20 +44,28 @@ export function engineTaskRunPort(options: EngineTaskRunPortOptions): TaskRunPor
   const warnLost = (what: string) => (err: unknown) =>
     warn(`a ${what} of task run ${id} was not delivered: ${messageOf(err)}`);
   const smallRetry = { attempts: 3, baseMs: 200, maxMs: 2_000, signal };
+  const { logMetadata, onLogDropped } = options;
+  const warnLine = warnLost("log line");
+  const lostLine = (err: unknown) => {
+    onLogDropped?.();
+    warnLine(err);
+  };
   return {
     putLog(
       message: string,
       level: LogLevel,
       lineOptions?: { structured?: boolean },
     ): Promise<void> {
-      const sent = logSender.putLog(attemptKey, {
+      const input: PutLogInput = {
         taskRunExternalId: id,
         createdAt: new Date(),
         message,
         level,
         taskRetryCount: action.retryCount,
-      }, lineOptions);
-      sent.catch(warnLost("log line"));
+      };
+      if (logMetadata !== undefined) input.metadata = logMetadata();
+      const sent = logSender.putLog(attemptKey, input, lineOptions);
+      sent.catch(lostLine);
       return sent;
     },
     putStream(data: Uint8Array, eventIndex: number): Promise<void> {

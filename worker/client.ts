@@ -6,6 +6,7 @@ import type { EnginePorts, RunDetailsData } from "../transport/ports.ts";
 import { RpcError } from "../transport/rpc_error.ts";
 import { sleep } from "../transport/retry.ts";
 import type { JsonObject } from "../transport/types.ts";
+import { startOutgoingSpan } from "../observability/_tracing.ts";
 import { registerEnginePorts } from "./_client_ports.ts";
 import type { HatchetClient, RunRef, RunResult } from "./hatchet_client.ts";
 
@@ -68,27 +69,57 @@ export function createClientFromTransport(
             `Event key must be a non-empty string, received ${JSON.stringify(key)}`,
           );
         }
-        return await ports.events.push({
-          key: config.applyNamespace(key),
-          payload: JSON.stringify(payload),
-          eventTimestamp: new Date(),
-          additionalMetadata: options?.additionalMetadata &&
-            JSON.stringify(options.additionalMetadata),
-          priority: options?.priority,
-          scope: options?.scope,
+        const namespaced = config.applyNamespace(key);
+        const span = startOutgoingSpan(`events.push ${namespaced}`, options?.additionalMetadata, {
+          "hatchet.event_key": namespaced,
         });
+        try {
+          const pushed = await span.run(() =>
+            ports.events.push({
+              key: namespaced,
+              payload: JSON.stringify(payload),
+              eventTimestamp: new Date(),
+              additionalMetadata: span.metadata && JSON.stringify(span.metadata),
+              priority: options?.priority,
+              scope: options?.scope,
+            })
+          );
+          span.setId("hatchet.event_id", pushed.eventId);
+          span.end();
+          return pushed;
+        } catch (err) {
+          span.end(err);
+          throw err;
+        }
       },
     },
     runs: {
       async trigger(workflow, input, options) {
         const name = typeof workflow === "string" ? workflow : workflow.name;
-        const { workflowRunId } = await ports.admin.triggerWorkflowRun({
-          workflowName: config.applyNamespace(name),
-          input,
-          additionalMetadata: options?.additionalMetadata,
-          priority: options?.priority,
-        });
-        return runRef(ports, workflowRunId);
+        const workflowName = config.applyNamespace(name);
+        const span = startOutgoingSpan(
+          `runs.trigger ${workflowName}`,
+          options?.additionalMetadata,
+          {
+            "hatchet.workflow_name": workflowName,
+          },
+        );
+        try {
+          const { workflowRunId } = await span.run(() =>
+            ports.admin.triggerWorkflowRun({
+              workflowName,
+              input,
+              additionalMetadata: span.metadata,
+              priority: options?.priority,
+            })
+          );
+          span.setId("hatchet.workflow_run_id", workflowRunId);
+          span.end();
+          return runRef(ports, workflowRunId);
+        } catch (err) {
+          span.end(err);
+          throw err;
+        }
       },
       async cancel(taskRunIds) {
         await ports.admin.cancelTasks(taskRunIds);
