@@ -114,9 +114,14 @@ export async function startListener(
     socket.once("close", () => sockets.delete(socket));
   });
   await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
+    server.once("error", (err: Error & { code?: string }) => {
+      reject(
+        err.code === "EADDRINUSE" ? new Error(`127.0.0.1:${port} is already in use`) : err,
+      );
+    });
     server.listen(port, "127.0.0.1", () => {
-      server.off("error", reject);
+      server.removeAllListeners("error");
+      server.on("error", () => {});
       resolve();
     });
   });

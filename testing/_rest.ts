@@ -446,7 +446,7 @@ export async function startRest(backend: RestBackend, port: number): Promise<Run
     }, (request) => handleRest(request, backend));
   } catch (err) {
     if (err instanceof Deno.errors.AddrInUse) {
-      throw new Error(`Cannot serve REST on 127.0.0.1:${port}: the port is in use`);
+      throw new Error(`127.0.0.1:${port} is already in use`);
     }
     throw err;
   }
