@@ -450,6 +450,15 @@ export class MockEngine implements AsyncDisposable {
         return this.close();
       },
     };
+    // The token is a credential: what logs and JSON show of the listener leaves it out.
+    const shown = () => ({ hostPort: running.hostPort, restUrl: rest.url, token: "[redacted]" });
+    Object.defineProperties(listener, {
+      toJSON: { value: shown },
+      [Symbol.for("Deno.customInspect")]: {
+        value: (inspect: (value: unknown, options?: unknown) => string, options?: unknown) =>
+          `EngineListener ${inspect(shown(), options)}`,
+      },
+    });
     listeners.add(listener);
     return listener;
   }
