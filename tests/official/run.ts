@@ -788,7 +788,14 @@ async function runSdk(
         engine.workers().some((w) => w.active && w.actions.length > 0) ||
         undefined,
       60_000,
-    ).then(() => undefined, (err: Error) => err);
+    ).then(() => undefined, (err: Error) => {
+      if (args.verbose) {
+        for (const line of worker.output.slice(-40)) {
+          console.log(`      | ${line}`);
+        }
+      }
+      return err;
+    });
     const scenarios = SCENARIOS
       .filter((s) => s.sdks === undefined || s.sdks.includes(sdk))
       .filter((s) => args.only === undefined || args.only.has(s.name))
@@ -812,6 +819,14 @@ async function runSdk(
         if (args.verbose) {
           for (const line of worker.output.slice(mark).slice(-30)) {
             console.log(`      | ${line}`);
+          }
+          for (const entry of engine.rpcLog().slice(-20)) {
+            const error = entry.error ? ` -> ${entry.error}` : "";
+            console.log(
+              `      > ${entry.method} ${
+                JSON.stringify(entry.summary ?? {})
+              }${error}`,
+            );
           }
         }
       }

@@ -26,6 +26,10 @@ from hatchet_sdk import (
 from hatchet_sdk.clients.events import PushEventOptions
 
 hatchet = Hatchet()
+
+# Durable tasks here set eviction_policy=None: with the default policy, against an engine before
+# v0.80.0 (the mock's default v0.79.0) hatchet-sdk 1.43.1 refuses to start one time in five, a
+# deprecation it enforces at random since 2026-08-30 (deprecated/deprecation.py).
 gates: dict[str, threading.Event] = {}
 gates_lock = threading.Lock()
 out_lock = threading.Lock()
@@ -166,7 +170,7 @@ async def hold(input: EmptyModel, ctx: Context) -> dict[str, Any]:
 durable_sleep = hatchet.workflow(name="durable-sleep")
 
 
-@durable_sleep.durable_task(execution_timeout=timedelta(hours=2))
+@durable_sleep.durable_task(execution_timeout=timedelta(hours=2), eviction_policy=None)
 async def nap(input: EmptyModel, ctx: DurableContext) -> dict[str, Any]:
     await ctx.aio_sleep_for(timedelta(hours=1))
     return {"slept": True}
@@ -175,7 +179,7 @@ async def nap(input: EmptyModel, ctx: DurableContext) -> dict[str, Any]:
 durable_event = hatchet.workflow(name="durable-event")
 
 
-@durable_event.durable_task(execution_timeout=timedelta(hours=2))
+@durable_event.durable_task(execution_timeout=timedelta(hours=2), eviction_policy=None)
 async def approval(input: EmptyModel, ctx: DurableContext) -> dict[str, Any]:
     result = await ctx.aio_wait_for(
         "approval",
@@ -187,7 +191,7 @@ async def approval(input: EmptyModel, ctx: DurableContext) -> dict[str, Any]:
 durable_or = hatchet.workflow(name="durable-or")
 
 
-@durable_or.durable_task(execution_timeout=timedelta(hours=48))
+@durable_or.durable_task(execution_timeout=timedelta(hours=48), eviction_policy=None)
 async def either(input: EmptyModel, ctx: DurableContext) -> dict[str, Any]:
     result = await ctx.aio_wait_for(
         "either",
