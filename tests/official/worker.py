@@ -280,6 +280,16 @@ BY_NAME = {w.name: w for w in WORKFLOWS}
 # --- commands ---------------------------------------------------------------------------
 
 
+_commands_client: Hatchet | None = None
+
+
+def commands_client() -> Hatchet:
+    global _commands_client
+    if _commands_client is None:
+        _commands_client = Hatchet()
+    return _commands_client
+
+
 def jsonable(value: Any) -> Any:
     return json.loads(json.dumps(value, default=str))
 
@@ -297,7 +307,10 @@ async def run_command(cmd: dict[str, Any]) -> Any:
         ref = hatchet.runs.get_run_ref(cmd["runId"])
         return {"result": await asyncio.to_thread(ref.result)}
     if op == "aio_result":
-        ref = hatchet.runs.get_run_ref(cmd["runId"])
+        # A client of its own, as another process would have: the SDK's pooled run listener
+        # belongs to the event loop that first used it, and tasks (a child's parent) use the
+        # worker's loop, not this one.
+        ref = commands_client().runs.get_run_ref(cmd["runId"])
         return {"result": await ref.aio_result()}
     if op == "push":
         hatchet.event.push(
