@@ -349,6 +349,14 @@ async def run_command(cmd: dict[str, Any]) -> Any:
     raise ValueError(f"unknown op {op!r}")
 
 
+def describe(err: BaseException) -> str:
+    # A gRPC error's str() spans lines; its status code and details say it in one.
+    code, details = getattr(err, "code", None), getattr(err, "details", None)
+    if callable(code) and callable(details):
+        return f"{type(err).__name__}: {code().name} {details()}"
+    return f"{type(err).__name__}: {err}"
+
+
 def answer(message: dict[str, Any]) -> None:
     with out_lock:
         sys.stdout.write(json.dumps(jsonable(message)) + "\n")
@@ -367,7 +375,7 @@ def serve_commands() -> None:
             try:
                 answer({"id": cmd["id"], "ok": True, **fut.result()})
             except BaseException as err:  # noqa: BLE001 - every failure goes to the driver
-                answer({"id": cmd["id"], "ok": False, "error": f"{type(err).__name__}: {err}"})
+                answer({"id": cmd["id"], "ok": False, "error": describe(err)})
 
         asyncio.run_coroutine_threadsafe(run_command(cmd), loop).add_done_callback(done)
 
