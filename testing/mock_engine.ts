@@ -5,7 +5,13 @@ import { authInterceptor } from "../transport/grpc_transport.ts";
 import type { RpcCode } from "../transport/ports.ts";
 import type { DurationInput, JsonObject } from "../transport/types.ts";
 import { createClientFromTransport, type HatchetClient } from "../worker/client.ts";
-import { EngineCore, type TaskRunInfo, type TaskStatus, type WorkerInfo } from "./_engine.ts";
+import {
+  EngineCore,
+  type RunInfo,
+  type TaskRunInfo,
+  type TaskStatus,
+  type WorkerInfo,
+} from "./_engine.ts";
 import { startListener } from "./_listener.ts";
 import { type RestBackend, startRest } from "./_rest.ts";
 import { createMemoryTransport } from "./_memory_transport.ts";
@@ -23,11 +29,13 @@ import { ConnectError } from "@connectrpc/connect";
 import { create } from "@bufbuild/protobuf";
 import { CancelTasksRequestSchema } from "../transport/services.ts";
 
+export type { RunTrigger } from "./_engine.ts";
 export type {
   PushDelivery,
   PushEndpoint,
   PushEndpointOptions,
   RpcLogEntry,
+  RunInfo,
   TaskRunInfo,
   TaskStatus,
   WorkerInfo,
@@ -234,8 +242,10 @@ export interface EngineFaults {
  * await using worker = createWorker(engine.client, { name: "w", workflows: [wf] });
  * await worker.start();
  * await (await engine.client.runs.trigger(wf, {})).result();
- * // Heartbeats and result polls depend on timing; leave them out to compare the log whole.
- * const options: RpcLogOptions = { omit: ["Heartbeat", "GetRunDetails"] };
+ * // Heartbeats and the client's result calls depend on timing; leave them out to compare.
+ * const options: RpcLogOptions = {
+ *   omit: ["Heartbeat", "GetRunDetails", "SubscribeToWorkflowRuns"],
+ * };
  * assert.deepEqual(engine.rpcLog(options).map((e) => e.method), [
  *   "GetVersion",
  *   "PutWorkflow",
@@ -723,6 +733,41 @@ export class MockEngine implements AsyncDisposable {
    */
   workflowRuns(): string[] {
     return this.#core.workflowRunIds();
+  }
+
+  /**
+   * Workflow runs in creation order, with what created them and, for children, their parent
+   * task run, index and key.
+   *
+   * @returns One entry per run.
+   * @example
+   * ```ts
+   * import { createWorker, workflow } from "@hatchet-deno/sdk";
+   * import { MockEngine } from "@hatchet-deno/sdk/testing";
+   * import assert from "node:assert/strict";
+   *
+   * const wf = workflow({ name: "nightly", onCrons: ["0 2 * * *"] });
+   * wf.task({ name: "backup", fn: () => ({}) });
+   * await using engine = new MockEngine({ start: new Date("2026-01-01T00:00:00Z") });
+   * await using worker = createWorker(engine.client, { name: "w", workflows: [wf] });
+   * await worker.start();
+   * await engine.advance("3h");
+   * assert.deepEqual(engine.runs().map((r) => [r.triggeredBy, r.createdAt.toISOString()]), [
+   *   ["cron", "2026-01-01T02:00:00.000Z"],
+   * ]);
+   * ```
+   */
+  runs(): RunInfo[] {
+    return this.#core.runs();
+  }
+
+  /**
+   * Scheduled runs (`runs.schedule()`) that have not fired yet, by time.
+   *
+   * @returns One entry per pending schedule.
+   */
+  schedules(): { id: string; workflowName: string; triggerAt: Date }[] {
+    return this.#core.schedules();
   }
 
   /**

@@ -1,4 +1,5 @@
 import type { Context, TaskRef } from "../context/context.ts";
+import { parseCron } from "../runs/cron.ts";
 import type { DurableContext, TaskCondition } from "../durable/mod.ts";
 import { ParentCondition, toTaskConditions } from "../durable/mod.ts";
 import { formatDuration, parseDuration } from "../transport/duration.ts";
@@ -171,6 +172,10 @@ export interface WorkflowOptions {
   onEvents?: string[];
   /** Shown in the dashboard. */
   description?: string;
+  /** Five-field cron expressions (UTC) on which the engine starts a run, e.g. `"*\/5 * * * *"`. */
+  onCrons?: string[];
+  /** The input of cron-started runs; default `{}`. */
+  cronInput?: JsonObject;
 }
 
 /**
@@ -206,6 +211,8 @@ export interface WorkflowOptions {
 export interface Workflow<I extends JsonObject = JsonObject> {
   /** The workflow's name, as declared (without namespace). */
   readonly name: string;
+  /** Phantom field carrying the input type; never set at run time. */
+  readonly __input?: I;
   /**
    * Adds a task.
    *
@@ -259,6 +266,8 @@ export interface WorkflowDefinition {
   name: string;
   description: string;
   onEvents: string[];
+  onCrons: string[];
+  cronInput: JsonObject | undefined;
   tasks: TaskDefinition[];
   onFailure: TaskDefinition | undefined;
 }
@@ -368,6 +377,32 @@ export function workflow<I extends JsonObject = JsonObject>(options: WorkflowOpt
     );
   }
   for (const key of onEvents) requireName(key, `Workflow "${name}": every onEvents key`);
+  const onCrons = options.onCrons ?? [];
+  if (!Array.isArray(onCrons)) {
+    throw new TypeError(
+      `Workflow "${name}": onCrons must be an array of cron expressions, received ${
+        describe(onCrons)
+      }`,
+    );
+  }
+  for (const cron of onCrons) {
+    try {
+      parseCron(cron);
+    } catch (err) {
+      throw new (err instanceof RangeError ? RangeError : TypeError)(
+        `Workflow "${name}": ${(err as Error).message}`,
+      );
+    }
+  }
+  const cronInput = options.cronInput;
+  if (
+    cronInput !== undefined &&
+    (cronInput === null || typeof cronInput !== "object" || Array.isArray(cronInput))
+  ) {
+    throw new TypeError(
+      `Workflow "${name}": cronInput must be a JSON object, received ${describe(cronInput)}`,
+    );
+  }
   if (options.description !== undefined && typeof options.description !== "string") {
     throw new TypeError(
       `Workflow "${name}": description must be a string, received ${describe(options.description)}`,
@@ -378,6 +413,8 @@ export function workflow<I extends JsonObject = JsonObject>(options: WorkflowOpt
     name,
     description: options.description ?? "",
     onEvents: [...onEvents],
+    onCrons: [...onCrons],
+    cronInput: cronInput && structuredClone(cronInput),
     tasks: [],
     onFailure: undefined,
   };
