@@ -13,8 +13,8 @@ import {
   type StepActionEvent,
   StepActionEventType,
 } from "../../transport/services.ts";
-import type { JsonObject, JsonValue } from "../../transport/types.ts";
-import { jsonbError, parseObject } from "../_validate.ts";
+import type { JsonValue } from "../../transport/types.ts";
+import { jsonbError } from "../_validate.ts";
 import type { FlowControl } from "./flow_control.ts";
 import type { Matches } from "./matches.ts";
 import type { Queue } from "./queue.ts";
@@ -68,12 +68,9 @@ export class Attempts {
     let eventType = req.eventType;
     let payload = req.eventPayload;
     if (eventType === StepActionEventType.STEP_EVENT_TYPE_COMPLETED) {
-      let error = jsonbError(payload, "taskOutput");
-      if (error === undefined && payload !== "" && parseObject(payload) === undefined) {
-        error = `task output must be a JSON object in field \`taskOutput\`, received ${
-          payload.length > 100 ? payload.slice(0, 100) + "…" : payload
-        }`;
-      }
+      // Any valid JSON is an output, as the engine stores it: the official TypeScript SDK sends
+      // "null" for a task that returns nothing.
+      const error = jsonbError(payload, "taskOutput");
       if (error !== undefined) {
         eventType = StepActionEventType.STEP_EVENT_TYPE_FAILED;
         payload = error;
@@ -81,7 +78,7 @@ export class Attempts {
     }
     switch (eventType) {
       case StepActionEventType.STEP_EVENT_TYPE_COMPLETED:
-        this.#complete(task, payload === "" ? {} : parseObject(payload)!);
+        this.#complete(task, payload === "" ? {} : JSON.parse(payload) as JsonValue);
         break;
       case StepActionEventType.STEP_EVENT_TYPE_FAILED: {
         const nul = jsonbError(payload, "error");
@@ -137,7 +134,7 @@ export class Attempts {
     this.#links.matches.taskEvent(task, kind);
   }
 
-  #complete(task: TaskRun, output: JsonObject): void {
+  #complete(task: TaskRun, output: JsonValue): void {
     this.#finishAttempt(task);
     task.status = "COMPLETED";
     task.output = output;

@@ -30,7 +30,16 @@ import type {
   WorkflowEvent,
   WorkflowVersion as WorkflowVersionMessage,
 } from "../../transport/services.ts";
+import {
+  ReplayTasksRequestSchema,
+  ScheduleWorkflowRequestSchema,
+} from "../../transport/services.ts";
+import type { JsonObject } from "../../transport/types.ts";
+import { create } from "@bufbuild/protobuf";
+import { timestampFromMs } from "@bufbuild/protobuf/wkt";
+import { notFound } from "./errors.ts";
 import { EngineClock } from "../_clock.ts";
+import type { RestRunView, RestScheduleView, RestWorkerView } from "../_rest.ts";
 import type { StreamQueue } from "../_stream_queue.ts";
 import { Attempts } from "./attempts.ts";
 import { Children } from "./children.ts";
@@ -320,6 +329,66 @@ export class EngineCore {
 
   cancelTasks(req: CancelTasksRequest): CancelTasksResponse {
     return this.#rooms.runs.cancelTasks(req);
+  }
+
+  // ---------------------------------------------------------------- REST (../_rest.ts)
+
+  /** A run as the REST API reports it; undefined when there is no such run. */
+  restRun(id: string): RestRunView | undefined {
+    return this.#rooms.runs.restRun(id);
+  }
+
+  /** Replays runs or task runs (REST tasks/replay); returns the task run ids replayed. */
+  replay(externalIds: string[]): string[] {
+    return this.#rooms.runs.replayTasks(create(ReplayTasksRequestSchema, { externalIds }))
+      .replayedTasks;
+  }
+
+  /**
+   * Schedules a run of a workflow, named in any case, for a later engine time (REST
+   * workflows/{name}/scheduled); the schedules room keeps it.
+   */
+  scheduleRun(workflowName: string, request: {
+    input: JsonObject;
+    additionalMetadata: JsonObject;
+    triggerAt: number;
+    priority: number | undefined;
+  }): RestScheduleView {
+    const lower = workflowName.toLowerCase();
+    const version = [...this.#rooms.workflows.all()].find((v) => v.name.toLowerCase() === lower);
+    if (!version) throw notFound(`workflow not found: ${workflowName}`);
+    const answer = this.#rooms.schedules.scheduleWorkflow(create(ScheduleWorkflowRequestSchema, {
+      name: version.name,
+      schedules: [timestampFromMs(request.triggerAt)],
+      input: JSON.stringify(request.input),
+      additionalMetadata: JSON.stringify(request.additionalMetadata),
+      priority: request.priority,
+    }));
+    return {
+      id: answer.scheduledWorkflows[0]?.id ?? crypto.randomUUID(),
+      workflowId: version.workflowId,
+      workflowVersionId: version.versionId,
+      workflowName: version.name,
+      triggerAt: request.triggerAt,
+      input: request.input,
+      additionalMetadata: request.additionalMetadata,
+      priority: request.priority,
+      createdAt: this.clock.now(),
+    };
+  }
+
+  /** Pauses or resumes a worker (REST PATCH workers/{id}). */
+  setWorkerPaused(workerId: string, paused: boolean): RestWorkerView {
+    const w = this.#rooms.workers.setPaused(workerId, paused);
+    return {
+      id: w.id,
+      name: w.name,
+      actions: [...w.actions],
+      paused: w.paused,
+      active: w.streams.length > 0,
+      createdAt: w.registeredAt,
+      lastHeartbeatAt: undefined,
+    };
   }
 
   replayTasks(req: ReplayTasksRequest): ReplayTasksResponse {

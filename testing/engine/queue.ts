@@ -178,7 +178,7 @@ export class Queue {
     let bestRank = -1;
     let bestFree = -1;
     for (const w of this.#links.workers.all()) {
-      if (!w.actions.has(task.def.action) || !this.#links.workers.isLive(w)) continue;
+      if (!w.actions.has(task.def.action) || w.paused || !this.#links.workers.isLive(w)) continue;
       const rank = this.#links.flowControl.rank(task, w);
       if (rank < 0) continue;
       let free = Infinity;

@@ -216,7 +216,7 @@ export interface TriggerOptions {
 /** What a satisfied parent condition carries: the parent's outcome. */
 export interface ParentData {
   kind: "COMPLETED" | "FAILED" | "CANCELLED";
-  output?: JsonObject;
+  output?: JsonValue;
   error?: string;
 }
 
@@ -230,7 +230,7 @@ export interface TaskRun {
   workerId: string | undefined;
   /** Slot units held on `slotWorkerId` until completion or ReleaseSlot. */
   slotWorkerId: string | undefined;
-  output: JsonObject | undefined;
+  output: JsonValue | undefined;
   error: string | undefined;
   timeoutAt: number | undefined;
   timers: { timeout?: EngineTimer; schedule?: EngineTimer; retry?: EngineTimer };
@@ -287,6 +287,10 @@ export interface WorkerState {
   hadListener: boolean;
   streams: ListenStream[];
   unsubscribed: boolean;
+  /** Paused over REST: keeps its runs, gets no new ones. */
+  paused: boolean;
+  /** Engine time of registration, epoch ms. */
+  registeredAt: number;
 }
 
 /** One durable-event stream: the keys it waits for. */
@@ -349,7 +353,7 @@ export interface TaskRunInfo {
   /** The worker running it, while it runs and holds its slot. */
   workerId?: string;
   /** The output, once completed. */
-  output?: JsonObject;
+  output?: JsonValue;
   /** The last error, once an attempt failed. */
   error?: string;
 }
