@@ -18,6 +18,7 @@ import {
   HeartbeatResponseSchema,
   type ListenForDurableEventRequest,
   PutLogResponseSchema,
+  PutRateLimitResponseSchema,
   PutStreamEventResponseSchema,
   RegisterDurableEventResponseSchema,
   ReleaseSlotResponseSchema,
@@ -99,16 +100,17 @@ export function connectCode(code: RpcCode): Code {
   return c;
 }
 
-/** State the handlers share with `MockEngine`: token, log, faults. */
+/** State the handlers share with `MockEngine`: tokens, log, faults. */
 export class ServiceState {
   readonly core: EngineCore;
-  readonly token: string;
+  /** Every token the engine issued: the engine's own and one per listener. */
+  readonly tokens: Set<string>;
   readonly log: RpcLogEntry[] = [];
   readonly faults = new Map<string, { code: RpcCode; remaining: number }[]>();
 
   constructor(core: EngineCore, token: string) {
     this.core = core;
-    this.token = token;
+    this.tokens = new Set([token]);
   }
 
   /** Records the call and throws when it must fail: closed engine, bad token, injected fault. */
@@ -121,7 +123,7 @@ export class ServiceState {
       if (this.core.closed) throw new ConnectError("mock engine is closed", Code.Unavailable);
       const header = ctx.requestHeader.get("authorization") ?? "";
       const match = /^bearer\s+(\S+)\s*$/i.exec(header);
-      if (!match || match[1] !== this.token) {
+      if (!match || !this.tokens.has(match[1])) {
         throw new ConnectError("invalid auth token", Code.Unauthenticated);
       }
       const queue = this.faults.get(method);
@@ -299,7 +301,11 @@ export class ServiceState {
           { name: req.name, schedules: req.schedules.length },
           () => core.scheduleWorkflow(req),
         ),
-      // PutRateLimit (flow control) is served by its own room.
+      putRateLimit: (req, ctx) =>
+        this.unary("PutRateLimit", ctx, { key: req.key, limit: req.limit }, () => {
+          core.putRateLimit(req.key, req.limit, req.duration);
+          return create(PutRateLimitResponseSchema, {});
+        }),
     });
     router.service(AdminService, {
       putWorkflow: (req, ctx) =>

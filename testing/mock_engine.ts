@@ -13,6 +13,7 @@ import {
   type WorkerInfo,
 } from "./_engine.ts";
 import { startListener } from "./_listener.ts";
+import { type RestBackend, startRest } from "./_rest.ts";
 import { createMemoryTransport } from "./_memory_transport.ts";
 import {
   createPushEndpoint,
@@ -25,6 +26,8 @@ import { connectCode, type RpcLogEntry, ServiceState } from "./_services.ts";
 import { testCertificates } from "./_tls.ts";
 import { makeToken } from "./_token.ts";
 import { ConnectError } from "@connectrpc/connect";
+import { create } from "@bufbuild/protobuf";
+import { CancelTasksRequestSchema } from "../transport/services.ts";
 
 export type { RunTrigger } from "./_engine.ts";
 export type {
@@ -98,8 +101,10 @@ export interface MockEngineOptions {
  * ```
  */
 export interface ListenOptions {
-  /** TCP port on 127.0.0.1; default 0 (a free port). */
+  /** TCP port of the gRPC listener on 127.0.0.1; default 0 (a free port). */
   port?: number;
+  /** TCP port of the REST API (HTTP/1.1) on 127.0.0.1; default 0 (a free port). */
+  restPort?: number;
   /** Serve TLS with a throwaway CA (see `caPem`); default plaintext HTTP/2 (h2c). */
   tls?: boolean;
 }
@@ -128,9 +133,19 @@ export interface ListenOptions {
 export interface EngineListener extends AsyncDisposable {
   /** `127.0.0.1:<port>`, for `createClient({ hostPort })`. */
   readonly hostPort: string;
+  /**
+   * `http://127.0.0.1:<port>`: the REST endpoints official SDKs call (cancel, replay, run
+   * details and status, schedule, worker pause); every other path answers 501.
+   */
+  readonly restUrl: string;
+  /**
+   * A token for this listener: `grpc_broadcast_address` is `hostPort` and `server_url` is
+   * `restUrl`, so an SDK given only this token finds both. The engine accepts it.
+   */
+  readonly token: string;
   /** With `tls: true`, the PEM of the CA that signed the server certificate, for `tlsRootCa`. */
   readonly caPem?: string;
-  /** Sends GOAWAY on every session, cancels open streams and frees the port. */
+  /** Sends GOAWAY on every session, cancels open streams, stops REST and frees the ports. */
   close(): Promise<void>;
 }
 
@@ -248,6 +263,15 @@ export interface RpcLogOptions {
 }
 
 const DEFAULT_START = Date.UTC(2026, 0, 1);
+
+/** How a REST call's HTTP error status reads in the RPC log. */
+const HTTP_ERRORS: Record<number, RpcCode> = {
+  400: "invalid_argument",
+  401: "unauthenticated",
+  403: "permission_denied",
+  404: "not_found",
+  501: "unimplemented",
+};
 const ACK_TURNS = 8;
 
 /**
@@ -270,8 +294,7 @@ const ACK_TURNS = 8;
  * ```
  */
 export class MockEngine implements AsyncDisposable {
-  /** A JWT this engine accepts (claims `sub`, `grpc_broadcast_address`, `server_url`). */
-  readonly token: string;
+  #token: string;
   /** The tenant id (`sub` of the token). */
   readonly tenantId: string;
   /** Fault injection: make the next calls of an RPC fail. */
@@ -282,6 +305,7 @@ export class MockEngine implements AsyncDisposable {
   #namespace: string | undefined;
   #client: HatchetClient | undefined;
   #listeners = new Set<EngineListener>();
+  #issuedAtMs: number;
   #pushEndpoints = new Set<PushEndpointControl>();
   #advancing: Promise<void> = Promise.resolve();
   #closing: Promise<void> | undefined;
@@ -309,12 +333,15 @@ export class MockEngine implements AsyncDisposable {
       tenantId: this.tenantId,
       triggerDelayMs: options?.triggerDelay === undefined ? 0 : parseDuration(options.triggerDelay),
     });
-    this.token = makeToken({
+    this.#issuedAtMs = clock === "virtual" ? startMs : Date.now();
+    // Nothing listens until listen(): the addresses name port 0 on loopback, which no
+    // connection reaches, rather than a real engine's defaults.
+    this.#token = makeToken({
       sub: this.tenantId,
-      grpc_broadcast_address: "127.0.0.1:7070",
-      server_url: "http://localhost:8080",
-    }, clock === "virtual" ? startMs : Date.now());
-    this.#services = new ServiceState(this.#core, this.token);
+      grpc_broadcast_address: "127.0.0.1:0",
+      server_url: "http://127.0.0.1:0",
+    }, this.#issuedAtMs);
+    this.#services = new ServiceState(this.#core, this.#token);
     this.#namespace = options?.namespace;
     const faults = this.#services.faults;
     this.faults = {
@@ -334,13 +361,26 @@ export class MockEngine implements AsyncDisposable {
   }
 
   /**
+   * A JWT this engine accepts (claims `sub`, `grpc_broadcast_address`, `server_url`). Once
+   * {@link MockEngine.listen} was called, the token of the first open listener, whose addresses
+   * name that listener's gRPC and REST ports; before, one whose addresses reach nothing. The
+   * engine accepts every token it handed out.
+   *
+   * @returns The token.
+   */
+  get token(): string {
+    const [first] = this.#listeners;
+    return first?.token ?? this.#token;
+  }
+
+  /**
    * A client connected to this engine in memory (no network), created on first use. Closing
    * the engine closes it.
    */
   get client(): HatchetClient {
     if (!this.#client) {
       const config = resolveConfig({
-        token: this.token,
+        token: this.#token,
         hostPort: "127.0.0.1:7070",
         tls: "none",
         namespace: this.#namespace,
@@ -362,7 +402,7 @@ export class MockEngine implements AsyncDisposable {
    * @ignore
    */
   transport(options?: { token?: string }): Transport {
-    const token = options?.token ?? this.token;
+    const token = options?.token ?? this.#token;
     return createMemoryTransport(
       (router) => this.#services.routes(router),
       token === "" ? [] : [authInterceptor(token)],
@@ -393,20 +433,68 @@ export class MockEngine implements AsyncDisposable {
       options?.port ?? 0,
       certs ? { cert: certs.certPem, key: certs.keyPem } : undefined,
     );
+    let rest;
+    try {
+      rest = await startRest(this.#restBackend(), options?.restPort ?? 0);
+    } catch (err) {
+      await running.close();
+      throw err;
+    }
+    const token = makeToken({
+      sub: this.tenantId,
+      grpc_broadcast_address: running.hostPort,
+      server_url: rest.url,
+    }, this.#issuedAtMs);
+    this.#services.tokens.add(token);
     const listeners = this.#listeners;
     const listener: EngineListener = {
       hostPort: running.hostPort,
+      restUrl: rest.url,
+      token,
       ...(certs ? { caPem: certs.caPem } : {}),
       async close() {
         listeners.delete(listener);
-        await running.close();
+        await Promise.all([running.close(), rest.close()]);
       },
       [Symbol.asyncDispose]() {
         return this.close();
       },
     };
+    // The token is a credential: what logs and JSON show of the listener leaves it out.
+    const shown = () => ({ hostPort: running.hostPort, restUrl: rest.url, token: "[redacted]" });
+    Object.defineProperties(listener, {
+      toJSON: { value: shown },
+      [Symbol.for("Deno.customInspect")]: {
+        value: (inspect: (value: unknown, options?: unknown) => string, options?: unknown) =>
+          `EngineListener ${inspect(shown(), options)}`,
+      },
+    });
     listeners.add(listener);
     return listener;
+  }
+
+  #restBackend(): RestBackend {
+    const core = this.#core;
+    const services = this.#services;
+    return {
+      tenantId: this.tenantId,
+      acceptsToken: (token) => services.tokens.has(token),
+      now: () => core.clock.now(),
+      run: (id) => core.restRun(id),
+      cancel: (ids) =>
+        core.cancelTasks(create(CancelTasksRequestSchema, { externalIds: ids })).cancelledTasks,
+      replay: (ids) => core.replay(ids),
+      schedule: (name, request) => core.scheduleRun(name, request),
+      setWorkerPaused: (id, paused) => core.setWorkerPaused(id, paused),
+      record: (method, summary, status) => {
+        const entry: RpcLogEntry = { method };
+        if (Object.keys(summary).length > 0) entry.summary = summary;
+        const error = HTTP_ERRORS[status];
+        if (status >= 400) entry.error = error ?? "unknown";
+        services.log.push(entry);
+        core.activity++;
+      },
+    };
   }
 
   /**

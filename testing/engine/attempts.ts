@@ -1,8 +1,9 @@
 // Attempts: the rules of a task run's life; owns no state. Creates a task run when its match
 // fires (queue, skip or cancel), completes it, fails it (retries with backoff, or FAILED),
-// cancels it, and serves SendStepActionEvent. Every outcome is reported to the matches room,
-// which moves the run's DAG on, to the runs room (is the run finished?) and, with the task's
-// creation and each failed attempt, to the run's event subscribers.
+// cancels it, and serves SendStepActionEvent. Every final outcome frees the task's concurrency
+// places (the flow-control room) and is reported to the matches room, which moves the run's DAG
+// on, to the runs room (is the run finished?) and, with the task's creation and each failed
+// attempt, to the run's event subscribers.
 
 import { create } from "@bufbuild/protobuf";
 import {
@@ -12,8 +13,9 @@ import {
   type StepActionEvent,
   StepActionEventType,
 } from "../../transport/services.ts";
-import type { JsonObject, JsonValue } from "../../transport/types.ts";
-import { jsonbError, parseObject } from "../_validate.ts";
+import type { JsonValue } from "../../transport/types.ts";
+import { jsonbError } from "../_validate.ts";
+import type { FlowControl } from "./flow_control.ts";
 import type { Matches } from "./matches.ts";
 import type { Queue } from "./queue.ts";
 import type { Records } from "./records.ts";
@@ -30,6 +32,7 @@ export interface AttemptsLinks {
   readonly workers: Pick<Workers, "get">;
   readonly matches: Pick<Matches, "taskEvent" | "dropTriggerMatches">;
   readonly records: Pick<Records, "note">;
+  readonly flowControl: Pick<FlowControl, "release">;
 }
 
 /** Task-run attempts: creation, completion, failure and retries, cancellation. */
@@ -65,12 +68,9 @@ export class Attempts {
     let eventType = req.eventType;
     let payload = req.eventPayload;
     if (eventType === StepActionEventType.STEP_EVENT_TYPE_COMPLETED) {
-      let error = jsonbError(payload, "taskOutput");
-      if (error === undefined && payload !== "" && parseObject(payload) === undefined) {
-        error = `task output must be a JSON object in field \`taskOutput\`, received ${
-          payload.length > 100 ? payload.slice(0, 100) + "…" : payload
-        }`;
-      }
+      // Any valid JSON is an output, as the engine stores it: the official TypeScript SDK sends
+      // "null" for a task that returns nothing.
+      const error = jsonbError(payload, "taskOutput");
       if (error !== undefined) {
         eventType = StepActionEventType.STEP_EVENT_TYPE_FAILED;
         payload = error;
@@ -78,7 +78,7 @@ export class Attempts {
     }
     switch (eventType) {
       case StepActionEventType.STEP_EVENT_TYPE_COMPLETED:
-        this.#complete(task, payload === "" ? {} : parseObject(payload)!);
+        this.#complete(task, payload === "" ? {} : JSON.parse(payload) as JsonValue);
         break;
       case StepActionEventType.STEP_EVENT_TYPE_FAILED: {
         const nul = jsonbError(payload, "error");
@@ -128,12 +128,13 @@ export class Attempts {
 
   /** A task run reached its final state (until a replay). */
   #outcome(task: TaskRun, kind: ParentData["kind"]): void {
+    this.#links.flowControl.release(task);
     this.#links.runs.touch(task.run);
     this.#links.subscriptions.taskEvent(task, kind);
     this.#links.matches.taskEvent(task, kind);
   }
 
-  #complete(task: TaskRun, output: JsonObject): void {
+  #complete(task: TaskRun, output: JsonValue): void {
     this.#finishAttempt(task);
     task.status = "COMPLETED";
     task.output = output;

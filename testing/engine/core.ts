@@ -30,12 +30,22 @@ import type {
   WorkflowEvent,
   WorkflowVersion as WorkflowVersionMessage,
 } from "../../transport/services.ts";
+import {
+  ReplayTasksRequestSchema,
+  ScheduleWorkflowRequestSchema,
+} from "../../transport/services.ts";
+import type { JsonObject } from "../../transport/types.ts";
+import { create } from "@bufbuild/protobuf";
+import { timestampFromMs } from "@bufbuild/protobuf/wkt";
+import { notFound } from "./errors.ts";
 import { EngineClock } from "../_clock.ts";
+import type { RestRunView, RestScheduleView, RestWorkerView } from "../_rest.ts";
 import type { StreamQueue } from "../_stream_queue.ts";
 import { Attempts } from "./attempts.ts";
 import { Children } from "./children.ts";
 import { Durable } from "./durable.ts";
 import { Events } from "./events.ts";
+import { FlowControl } from "./flow_control.ts";
 import { Matches } from "./matches.ts";
 import { Queue } from "./queue.ts";
 import { Records } from "./records.ts";
@@ -69,6 +79,7 @@ interface Rooms {
   children: Children;
   schedules: Schedules;
   subscriptions: Subscriptions;
+  flowControl: FlowControl;
 }
 
 /** The mock engine's state machine. */
@@ -110,6 +121,7 @@ export class EngineCore {
     rooms.children = new Children(state, rooms);
     rooms.schedules = new Schedules(state, rooms);
     rooms.subscriptions = new Subscriptions(state, rooms);
+    rooms.flowControl = new FlowControl(state, rooms);
     this.#rooms = rooms;
   }
 
@@ -319,6 +331,66 @@ export class EngineCore {
     return this.#rooms.runs.cancelTasks(req);
   }
 
+  // ---------------------------------------------------------------- REST (../_rest.ts)
+
+  /** A run as the REST API reports it; undefined when there is no such run. */
+  restRun(id: string): RestRunView | undefined {
+    return this.#rooms.runs.restRun(id);
+  }
+
+  /** Replays runs or task runs (REST tasks/replay); returns the task run ids replayed. */
+  replay(externalIds: string[]): string[] {
+    return this.#rooms.runs.replayTasks(create(ReplayTasksRequestSchema, { externalIds }))
+      .replayedTasks;
+  }
+
+  /**
+   * Schedules a run of a workflow, named in any case, for a later engine time (REST
+   * workflows/{name}/scheduled); the schedules room keeps it.
+   */
+  scheduleRun(workflowName: string, request: {
+    input: JsonObject;
+    additionalMetadata: JsonObject;
+    triggerAt: number;
+    priority: number | undefined;
+  }): RestScheduleView {
+    const lower = workflowName.toLowerCase();
+    const version = [...this.#rooms.workflows.all()].find((v) => v.name.toLowerCase() === lower);
+    if (!version) throw notFound(`workflow not found: ${workflowName}`);
+    const answer = this.#rooms.schedules.scheduleWorkflow(create(ScheduleWorkflowRequestSchema, {
+      name: version.name,
+      schedules: [timestampFromMs(request.triggerAt)],
+      input: JSON.stringify(request.input),
+      additionalMetadata: JSON.stringify(request.additionalMetadata),
+      priority: request.priority,
+    }));
+    return {
+      id: answer.scheduledWorkflows[0]?.id ?? crypto.randomUUID(),
+      workflowId: version.workflowId,
+      workflowVersionId: version.versionId,
+      workflowName: version.name,
+      triggerAt: request.triggerAt,
+      input: request.input,
+      additionalMetadata: request.additionalMetadata,
+      priority: request.priority,
+      createdAt: this.clock.now(),
+    };
+  }
+
+  /** Pauses or resumes a worker (REST PATCH workers/{id}). */
+  setWorkerPaused(workerId: string, paused: boolean): RestWorkerView {
+    const w = this.#rooms.workers.setPaused(workerId, paused);
+    return {
+      id: w.id,
+      name: w.name,
+      actions: [...w.actions],
+      paused: w.paused,
+      active: w.streams.length > 0,
+      createdAt: w.registeredAt,
+      lastHeartbeatAt: undefined,
+    };
+  }
+
   replayTasks(req: ReplayTasksRequest): ReplayTasksResponse {
     return this.#rooms.runs.replayTasks(req);
   }
@@ -335,6 +407,12 @@ export class EngineCore {
 
   scheduleWorkflow(req: ScheduleWorkflowRequest): WorkflowVersionMessage {
     return this.#rooms.schedules.scheduleWorkflow(req);
+  }
+
+  /** `PutRateLimit`: creates or updates a static rate limit. */
+  putRateLimit(key: string, limit: number, duration: number): void {
+    this.#rooms.flowControl.putRateLimit(key, limit, duration);
+    this.#rooms.queue.flush();
   }
 
   // ---------------------------------------------------------------- V1Dispatcher (durable)

@@ -1,6 +1,7 @@
 // Runs: owns the workflow runs and the task runs, by id, and the runs whose tasks changed since
 // the last "finished?" check. Triggers runs (TriggerWorkflowRun, event triggers, and for the
-// children, schedules and crons rooms): creates every task run and queues the roots or opens
+// children, schedules and crons rooms): creates every task run (with the trigger's desired
+// labels), puts a run under workflow-level concurrency in line, and queues the roots or opens
 // their DAG matches. Notices when a run finishes (no task pending, queued or running) and tells
 // the subscriptions room. Serves GetRunDetails (derived run status), CancelTasks and ReplayTasks
 // (by ids or by a runs filter), builds the START_STEP_RUN payload (input, parent outputs, trigger
@@ -26,6 +27,7 @@ import type { JsonObject, JsonValue } from "../../transport/types.ts";
 import { goJson, isObject, isUuid, jsonbError, parseObject } from "../_validate.ts";
 import type { Attempts } from "./attempts.ts";
 import { invalid, notFound } from "./errors.ts";
+import type { FlowControl } from "./flow_control.ts";
 import type { Matches } from "./matches.ts";
 import type { Queue } from "./queue.ts";
 import type { Records } from "./records.ts";
@@ -40,7 +42,8 @@ import type {
   WorkflowRun,
   WorkflowVersion,
 } from "./types.ts";
-import type { Workflows } from "./workflows.ts";
+import { desiredLabels, type Workflows } from "./workflows.ts";
+import type { RestRunView, RestTaskView } from "../_rest.ts";
 
 const decoder = new TextDecoder();
 const encoder = new TextEncoder();
@@ -56,6 +59,7 @@ export interface RunsLinks {
   readonly queue: Pick<Queue, "flush">;
   readonly subscriptions: Pick<Subscriptions, "runCreated" | "runFinished">;
   readonly records: Pick<Records, "note">;
+  readonly flowControl: Pick<FlowControl, "enterRun">;
 }
 
 const STATUS_NAMES: Record<RunStatus, RunInfo["status"]> = {
@@ -73,6 +77,7 @@ export class Runs {
   #links: RunsLinks;
   #runs = new Map<string, WorkflowRun>();
   #tasks = new Map<string, TaskRun>();
+  #numbers = new Map<TaskRun, number>();
   /** Runs whose tasks changed since the last finished check. */
   #touched = new Set<WorkflowRun>();
 
@@ -185,7 +190,15 @@ export class Runs {
     if (req.priority !== undefined && (req.priority < 1 || req.priority > 3)) {
       throw invalid(`priority must be between 1 and 3, got ${req.priority}`);
     }
-    return this.ingest(version, { input, additionalMetadata: meta, priority: req.priority });
+    const labelOverrides = Object.keys(req.desiredWorkerLabels).length > 0
+      ? desiredLabels(req.desiredWorkerLabels)
+      : undefined;
+    return this.ingest(version, {
+      input,
+      additionalMetadata: meta,
+      priority: req.priority,
+      labelOverrides,
+    });
   }
 
   /**
@@ -213,9 +226,23 @@ export class Runs {
     if (!run) throw notFound("workflow run not found");
     const statuses: RunStatus[] = [];
     const taskRuns: GetRunDetailsResponse["taskRuns"] = {};
+    // Until the whole run has finished the engine reads task states from its running-tasks table
+    // alone: a task it created is RUNNING while on a worker and QUEUED otherwise (finished ones
+    // included), with no output or error; a task not created yet is not listed.
+    const finished = [...run.tasks.values()].every((t) => FINAL.has(t.status));
     for (const t of run.tasks.values()) {
       if (t.status === "PENDING") {
         statuses.push(RunStatus.QUEUED);
+        continue;
+      }
+      if (!finished) {
+        const status = t.status === "RUNNING" ? RunStatus.RUNNING : RunStatus.QUEUED;
+        statuses.push(status);
+        taskRuns[t.def.readableId] = create(TaskRunDetailSchema, {
+          externalId: t.id,
+          status,
+          readableId: t.def.readableId,
+        });
         continue;
       }
       const status = wireStatus(t.status);
@@ -260,6 +287,89 @@ export class Runs {
     return create(CancelTasksResponseSchema, { cancelledTasks: cancelled });
   }
 
+  /** A small integer standing for the task run, as the engine's task ids are (REST `taskId`). */
+  #number(task: TaskRun): number {
+    let n = this.#numbers.get(task);
+    if (n === undefined) this.#numbers.set(task, n = this.#numbers.size + 1);
+    return n;
+  }
+
+  /** A run as the REST API reports it; undefined when there is no such run. */
+  restRun(id: string): RestRunView | undefined {
+    const run = this.#runs.get(id);
+    if (!run) return undefined;
+    const version = run.version;
+    const defs = version.onFailure ? [...version.tasks, version.onFailure] : version.tasks;
+    const tasks: RestTaskView[] = [];
+    const output: JsonObject = {};
+    let open = false;
+    let started = false;
+    let failed = false;
+    let cancelled = false;
+    let error: string | undefined;
+    for (const def of defs) {
+      const t = run.tasks.get(def.readableId)!;
+      if (t.status === "PENDING" || t.status === "QUEUED" || t.status === "RUNNING") open = true;
+      if (t.status !== "PENDING" && t.status !== "QUEUED") started = true;
+      if (t.status === "FAILED") {
+        failed = true;
+        error ??= t.error;
+      }
+      if (t.status === "CANCELLED") cancelled = true;
+      if (t.status === "COMPLETED" || t.status === "SKIPPED") {
+        output[def.readableId] = (t.output ?? null) as JsonValue;
+      }
+      // The engine lists task runs it created; one still waiting for its parents is not yet.
+      if (t.status === "PENDING") continue;
+      tasks.push({
+        id: t.id,
+        seq: this.#number(t),
+        stepId: def.stepId,
+        name: def.readableId,
+        actionId: def.action,
+        status: t.status === "SKIPPED" ? "COMPLETED" : t.status,
+        retryCount: t.retryCount,
+        isDurable: def.isDurable,
+        input: run.input,
+        output: t.status === "SKIPPED" ? { skipped: true } : t.output as JsonValue | undefined,
+        error: t.error,
+        createdAt: run.createdAt,
+        startedAt: undefined,
+        finishedAt: undefined,
+      });
+    }
+    return {
+      id: run.id,
+      workflowId: version.workflowId,
+      workflowVersionId: version.versionId,
+      workflowName: version.name,
+      isDag: defs.length > 1,
+      status: open
+        ? (started ? "RUNNING" : "QUEUED")
+        : failed
+        ? "FAILED"
+        : cancelled
+        ? "CANCELLED"
+        : "COMPLETED",
+      input: run.input,
+      additionalMetadata: run.additionalMetadata ?? {},
+      output,
+      error: open ? undefined : error,
+      createdAt: run.createdAt,
+      startedAt: undefined,
+      finishedAt: undefined,
+      parentTaskExternalId: undefined,
+      tasks,
+      shape: version.tasks.map((def) => ({
+        taskExternalId: run.tasks.get(def.readableId)!.id,
+        stepId: def.stepId,
+        childrenStepIds: version.tasks.filter((d) => d.parents.includes(def.readableId))
+          .map((d) => d.stepId),
+        taskName: def.readableId,
+      })),
+    };
+  }
+
   /** Starts a run of `version`: creates its task runs, queues the roots, opens the other matches. */
   trigger(version: WorkflowVersion, options: TriggerOptions): WorkflowRun {
     const id = options.id ?? crypto.randomUUID();
@@ -275,6 +385,9 @@ export class Runs {
       parent: options.parent,
       createdAt: this.#state.clock.now(),
       finishedAt: undefined,
+      labelOverrides: options.labelOverrides,
+      desiredWorkerId: undefined,
+      gate: undefined,
     };
     this.#runs.set(run.id, run);
     this.#touched.add(run);
@@ -296,10 +409,13 @@ export class Runs {
         enqueueSeq: -1,
         triggerData: {},
         stepRunErrors: {},
+        gate: undefined,
+        rateUnits: undefined,
       };
       run.tasks.set(def.readableId, task);
       this.#tasks.set(task.id, task);
     }
+    this.#links.flowControl.enterRun(run);
     for (const def of version.tasks) {
       const task = run.tasks.get(def.readableId)!;
       if (def.parents.length > 0) {
@@ -460,11 +576,16 @@ export class Runs {
 
   /** The START_STEP_RUN payload, encoded as the engine encodes it. */
   payload(task: TaskRun): string {
+    // Not only the declared parents: the engine (ListTaskParentOutputs) hands every task the
+    // output of each completed task of its run, so a grandchild reads its grandparent and an
+    // on-failure task reads what completed.
     const parents: Record<string, JsonValue> = {};
-    for (const name of task.def.parents) {
-      const parent = task.run.tasks.get(name)!;
-      if (parent.status === "SKIPPED") parents[name] = { skipped: true };
-      else if (parent.status === "COMPLETED") parents[name] = parent.output ?? {};
+    for (const other of task.run.tasks.values()) {
+      if (other === task) continue;
+      if (other.status === "SKIPPED") parents[other.def.readableId] = { skipped: true };
+      else if (other.status === "COMPLETED") {
+        parents[other.def.readableId] = other.output === undefined ? {} : other.output;
+      }
     }
     const triggers: Record<string, JsonValue> = { filter_payload: null };
     for (const [key, values] of Object.entries(task.triggerData)) {
@@ -486,6 +607,7 @@ export class Runs {
   }
 }
 
+const FINAL = new Set<TaskStatus>(["COMPLETED", "FAILED", "CANCELLED", "SKIPPED"]);
 function isUnfinished(t: TaskRun): boolean {
   return t.status === "PENDING" || t.status === "QUEUED" || t.status === "RUNNING";
 }
