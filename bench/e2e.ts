@@ -13,6 +13,7 @@
 import { createClient, createWorker, UserEventCondition, workflow } from "../mod.ts";
 import { MockEngine } from "../testing/mod.ts";
 import { enginePortsOf } from "../worker/client.ts";
+import { measureScheduleKeys } from "./_schedule_keys.ts";
 
 /** How much work each measurement does. */
 interface Counts {
@@ -36,6 +37,9 @@ interface Counts {
   waits: number;
   /** Durable 24-hour sleeps timed under the virtual clock. */
   virtualDays: number;
+  /** Runs queued behind concurrency limits before a worker starts, and their keys. */
+  scheduleTasks: number;
+  scheduleKeys: number;
 }
 
 const FULL: Counts = {
@@ -49,6 +53,8 @@ const FULL: Counts = {
   rttSamples: 200,
   waits: 10_000,
   virtualDays: 5,
+  scheduleTasks: 10_000,
+  scheduleKeys: 100,
 };
 
 const SMOKE: Counts = {
@@ -62,6 +68,8 @@ const SMOKE: Counts = {
   rttSamples: 10,
   waits: 200,
   virtualDays: 1,
+  scheduleTasks: 200,
+  scheduleKeys: 10,
 };
 
 /** The last line the harness prints. */
@@ -73,6 +81,7 @@ interface Results {
   log_lines_per_s: { ours: number | null; official: number | null };
   bytes_per_wait: number | null;
   virtual_day_ms: number | null;
+  schedule_10k_keys_tasks_per_s: number | null;
 }
 
 const BENCH_DIR = new URL(".", import.meta.url);
@@ -81,9 +90,9 @@ const STARTUP_TIMEOUT_MS = 90_000;
 const NPM_CI_TIMEOUT_MS = 150_000;
 
 const smoke = Deno.args.includes("--smoke");
-// `--only=wake,side,memory,day` runs a subset of the phases (side: tasks and logs), for
+// `--only=wake,side,memory,day,schedule` runs a subset of the phases (side: tasks and logs), for
 // profiling one of them; the JSON line then holds null for the others.
-const PHASES = ["wake", "side", "memory", "day"];
+const PHASES = ["wake", "side", "memory", "day", "schedule"];
 const onlyArg = Deno.args.find((a) => a.startsWith("--only="));
 const only = onlyArg === undefined
   ? undefined
@@ -633,6 +642,7 @@ async function main(): Promise<Results> {
     log_lines_per_s: { ours: null, official: null },
     bytes_per_wait: null,
     virtual_day_ms: null,
+    schedule_10k_keys_tasks_per_s: null,
   };
   const startedAt = performance.now();
   const cpuPerTask = new Map<string, { engine: number | null; worker: number | null }>();
@@ -791,6 +801,17 @@ async function main(): Promise<Results> {
     );
   }
 
+  // 6. In memory: scheduling a deep queue held back by concurrency keys.
+  if (phase("schedule")) {
+    results.schedule_10k_keys_tasks_per_s = round(
+      await measureScheduleKeys(counts.scheduleTasks, counts.scheduleKeys).catch((err) => {
+        note(`schedule_10k_keys: ${(err as Error).message}`);
+        return null;
+      }),
+      0,
+    );
+  }
+
   const t = results.tasks_per_s;
   const l = results.log_lines_per_s;
   rows.unshift(
@@ -854,6 +875,12 @@ async function main(): Promise<Results> {
     "virtual_day_ms",
     fmt(results.virtual_day_ms, "ms", 1),
     `durable sleepFor("24h") under the virtual clock, median of ${counts.virtualDays}`,
+  ]);
+  rows.push([
+    "schedule_10k_keys_tasks_per_s",
+    fmt(results.schedule_10k_keys_tasks_per_s, "/s"),
+    `${counts.scheduleTasks} runs queued across ${counts.scheduleKeys} GROUP_ROUND_ROBIN keys ` +
+    `(maxRuns 1) before a 100-slot worker starts, in-memory engine`,
   ]);
 
   const widths = [0, 1].map((c) => Math.max(...rows.map((r) => r[c].length)));

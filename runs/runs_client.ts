@@ -1,6 +1,8 @@
 // What a client does with runs: trigger, look up, bulk-trigger, schedule, replay, cancel, and
 // spawn children for a task. One `RunsRuntime` per client holds the shared run subscription.
 
+// A leaf module of declaration shapes and validators that imports only transport/.
+import { validateDesiredLabels } from "../worker/flow_control.ts";
 import type { EnginePorts, TasksFilterInput, TriggerWorkflowInput } from "../transport/ports.ts";
 import { describeValue } from "../transport/describe.ts";
 import type { JsonObject } from "../transport/types.ts";
@@ -218,6 +220,10 @@ export function createRunsRuntime(ports: EnginePorts, options: RunsRuntimeOption
         workflowName: name,
         input: checkInput(input, where),
         priority: checkPriority(triggerOptions?.priority, where),
+        desiredWorkerLabels: validateDesiredLabels(
+          triggerOptions?.desiredWorkerLabels,
+          `Trigger of "${name}": desiredWorkerLabels`,
+        ),
       };
       const span = startOutgoingSpan(`runs.trigger ${name}`, triggerOptions?.additionalMetadata, {
         "hatchet.workflow_name": name,

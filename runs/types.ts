@@ -2,6 +2,8 @@
 // trigger and child options, filters, and the runs client itself. They name workflows through
 // `WorkflowRef`, which every `Workflow` satisfies, so runs/ needs nothing of worker/.
 
+// A leaf module of declaration shapes and validators that imports only transport/.
+import type { DesiredWorkerLabel } from "../worker/flow_control.ts";
 import type { JsonObject } from "../transport/types.ts";
 
 /**
@@ -63,6 +65,8 @@ export interface TriggerOptions {
   additionalMetadata?: JsonObject;
   /** 1 (low) to 3 (high). */
   priority?: number;
+  /** Worker labels this run's tasks want, replacing each task's own (see `desiredWorkerLabels`). */
+  desiredWorkerLabels?: Record<string, DesiredWorkerLabel>;
 }
 
 /**

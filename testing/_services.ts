@@ -18,6 +18,7 @@ import {
   HeartbeatResponseSchema,
   type ListenForDurableEventRequest,
   PutLogResponseSchema,
+  PutRateLimitResponseSchema,
   PutStreamEventResponseSchema,
   RegisterDurableEventResponseSchema,
   ReleaseSlotResponseSchema,
@@ -300,7 +301,11 @@ export class ServiceState {
           { name: req.name, schedules: req.schedules.length },
           () => core.scheduleWorkflow(req),
         ),
-      // PutRateLimit (flow control) is served by its own room.
+      putRateLimit: (req, ctx) =>
+        this.unary("PutRateLimit", ctx, { key: req.key, limit: req.limit }, () => {
+          core.putRateLimit(req.key, req.limit, req.duration);
+          return create(PutRateLimitResponseSchema, {});
+        }),
     });
     router.service(AdminService, {
       putWorkflow: (req, ctx) =>

@@ -2,7 +2,7 @@
 // every Connect failure turned into an RpcError so callers outside transport/ can decide on
 // retries without importing Connect.
 
-import { create } from "@bufbuild/protobuf";
+import { create, type MessageInitShape } from "@bufbuild/protobuf";
 import { timestampDate, timestampFromDate } from "@bufbuild/protobuf/wkt";
 import {
   type CallOptions as ConnectCallOptions,
@@ -17,7 +17,9 @@ import type {
   AssignedActionData,
   BaseMatchInput,
   CallOptions,
+  ConcurrencyInput,
   CreateTaskInput,
+  DesiredLabelInput,
   DispatcherPort,
   DurableConditionsInput,
   DurablePort,
@@ -45,18 +47,23 @@ import {
   AdminService,
   type AssignedAction,
   BaseMatchConditionSchema,
+  ConcurrencyLimitStrategy,
   CreateTaskOptsSchema,
+  type DesiredWorkerLabelsSchema,
   Dispatcher,
   DurableEventListenerConditionsSchema,
   EventsService,
+  type RateLimitDuration,
   ResourceEventType,
   ResourceType,
   RunStatus,
   SDKS,
   StepActionEventType,
+  StickyStrategy,
   TaskConditionsSchema,
   TasksFilterSchema,
   V1Dispatcher,
+  WorkerLabelComparator,
   WorkerLabelsSchema,
   type WorkflowEvent,
   WorkflowService,
@@ -270,10 +277,42 @@ function durableConditionsToProto(c: DurableConditionsInput) {
   return create(DurableEventListenerConditionsSchema, conditionLists(c));
 }
 
+function concurrencyToProto(c: ConcurrencyInput) {
+  return {
+    expression: c.expression,
+    maxRuns: c.maxRuns,
+    limitStrategy: ConcurrencyLimitStrategy[c.strategy],
+  };
+}
+
+function desiredLabelsToProto(labels: Record<string, DesiredLabelInput>) {
+  const out: Record<string, MessageInitShape<typeof DesiredWorkerLabelsSchema>> = {};
+  for (const [name, l] of Object.entries(labels)) {
+    out[name] = {
+      strValue: l.strValue,
+      intValue: l.intValue,
+      required: l.required,
+      comparator: l.comparator === undefined ? undefined : WorkerLabelComparator[l.comparator],
+      weight: l.weight,
+    };
+  }
+  return out;
+}
+
 function taskToProto(t: CreateTaskInput) {
-  const { conditions, ...rest } = t;
+  const { conditions, rateLimits, workerLabels, concurrency, ...rest } = t;
   return create(CreateTaskOptsSchema, {
     ...rest,
+    rateLimits: rateLimits?.map((r) => ({
+      key: r.key,
+      units: r.units,
+      keyExpr: r.keyExpr,
+      unitsExpr: r.unitsExpr,
+      limitValuesExpr: r.limitValuesExpr,
+      duration: r.durationIndex as RateLimitDuration | undefined,
+    })),
+    workerLabels: workerLabels && desiredLabelsToProto(workerLabels),
+    concurrency: concurrency?.map(concurrencyToProto),
     conditions: conditions && create(TaskConditionsSchema, {
       ...conditionLists(conditions),
       parentOverrideConditions: conditions.parentOverrideConditions.map((p) => ({
@@ -466,6 +505,8 @@ export function createEnginePorts(transport: Transport): EnginePorts {
           tasks: input.tasks.map(taskToProto),
           onFailureTask: input.onFailureTask && taskToProto(input.onFailureTask),
           defaultPriority: input.defaultPriority,
+          concurrencyArr: input.concurrencyArr?.map(concurrencyToProto),
+          sticky: input.sticky === undefined ? undefined : StickyStrategy[input.sticky],
         }, connectOptions(options)));
       return { id: res.id, workflowId: res.workflowId };
     },
@@ -505,6 +546,8 @@ export function createEnginePorts(transport: Transport): EnginePorts {
             ? encoder.encode(JSON.stringify(input.additionalMetadata))
             : new Uint8Array(),
           priority: input.priority,
+          desiredWorkerLabels: input.desiredWorkerLabels &&
+            desiredLabelsToProto(input.desiredWorkerLabels),
         }, connectOptions(options)));
       return { workflowRunId: res.externalId };
     },
@@ -566,7 +609,14 @@ export function createEnginePorts(transport: Transport): EnginePorts {
         triggerAt: s.triggerAt ? timestampDate(s.triggerAt) : new Date(NaN),
       }));
     },
-    // PutRateLimit (flow control) goes here.
+    async putRateLimit(input, options) {
+      await call("/WorkflowService/PutRateLimit", () =>
+        workflows.putRateLimit({
+          key: input.key,
+          limit: input.limit,
+          duration: input.durationIndex,
+        }, connectOptions(options)));
+    },
   };
 
   const subscriptionsPort: SubscriptionsPort = {

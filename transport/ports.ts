@@ -316,7 +316,7 @@ export interface ScheduleWorkflowInput {
   priority?: number;
 }
 
-/** `WorkflowService` (the v0 service the official SDKs trigger, spawn and schedule through). */
+/** `WorkflowService` (the v0 service the official SDKs trigger, spawn, schedule and put rate limits through). */
 export interface WorkflowPort {
   /** `TriggerWorkflow`; a child with the same parent and key (or index) returns the same run. */
   triggerWorkflow(
@@ -330,6 +330,11 @@ export interface WorkflowPort {
     input: ScheduleWorkflowInput,
     options?: CallOptions,
   ): Promise<{ id: string; triggerAt: Date }[]>;
+  /** `PutRateLimit`; `durationIndex` is the `RateLimitDuration` number (0 = SECOND). */
+  putRateLimit(
+    input: { key: string; limit: number; durationIndex: number },
+    options?: CallOptions,
+  ): Promise<void>;
 }
 
 /** `v1.TasksFilter` of `CancelTasks` / `ReplayTasks`: runs created in a window. */
@@ -341,6 +346,38 @@ export interface TasksFilterInput {
   workflowIds: string[];
   /** `"key:value"` pairs. */
   additionalMetadata: string[];
+}
+
+/** `v1.Concurrency`; `strategy` is the `ConcurrencyLimitStrategy` name. */
+export interface ConcurrencyInput {
+  expression: string;
+  maxRuns: number;
+  strategy: "GROUP_ROUND_ROBIN" | "CANCEL_IN_PROGRESS" | "CANCEL_NEWEST";
+}
+
+/** `v1.CreateTaskRateLimit`; `durationIndex` is the `RateLimitDuration` number (0 = SECOND). */
+export interface RateLimitInput {
+  key: string;
+  units?: number;
+  keyExpr?: string;
+  unitsExpr?: string;
+  limitValuesExpr?: string;
+  durationIndex?: number;
+}
+
+/** `v1.DesiredWorkerLabels`. */
+export interface DesiredLabelInput {
+  strValue?: string;
+  intValue?: number;
+  required?: boolean;
+  comparator?:
+    | "EQUAL"
+    | "NOT_EQUAL"
+    | "GREATER_THAN"
+    | "GREATER_THAN_OR_EQUAL"
+    | "LESS_THAN"
+    | "LESS_THAN_OR_EQUAL";
+  weight?: number;
 }
 
 /** `v1.CreateTaskOpts`. */
@@ -357,6 +394,9 @@ export interface CreateTaskInput {
   scheduleTimeout?: string;
   isDurable: boolean;
   slotRequests: Record<string, number>;
+  rateLimits?: RateLimitInput[];
+  workerLabels?: Record<string, DesiredLabelInput>;
+  concurrency?: ConcurrencyInput[];
 }
 
 /** `v1.CreateWorkflowVersionRequest`. */
@@ -372,6 +412,8 @@ export interface PutWorkflowInput {
   tasks: CreateTaskInput[];
   onFailureTask?: CreateTaskInput;
   defaultPriority?: number;
+  concurrencyArr?: ConcurrencyInput[];
+  sticky?: "SOFT" | "HARD";
 }
 
 /** `v1.RunStatus` as text. */
@@ -412,6 +454,7 @@ export interface AdminPort {
       input: JsonObject;
       additionalMetadata?: JsonObject;
       priority?: number;
+      desiredWorkerLabels?: Record<string, DesiredLabelInput>;
     },
     options?: CallOptions,
   ): Promise<{ workflowRunId: string }>;

@@ -22,6 +22,7 @@ function taskInput(
   namespace: string,
   workflowName: string,
   task: TaskDefinition,
+  parents?: string[],
 ): CreateTaskInput {
   const input: CreateTaskInput = {
     readableId: task.name,
@@ -32,15 +33,39 @@ function taskInput(
     retries: task.retries,
     scheduleTimeout: task.scheduleTimeout,
     isDurable: task.durable,
-    slotRequests: task.durable ? { durable: 1 } : { default: 1 },
+    slotRequests: task.durable ? { durable: task.slotCost } : { default: task.slotCost },
   };
+  if (parents !== undefined) input.parents = parents;
   if (task.backoff) {
     input.backoffFactor = task.backoff.factor;
     input.backoffMaxSeconds = task.backoff.maxSeconds;
   }
   const conditions = toTaskConditions({ skipIf: task.skipIf, waitFor: task.waitFor }, namespace);
-  if (conditions) input.conditions = conditions;
+  const cancel = toTaskConditions({ skipIf: task.cancelIf }, namespace);
+  if (cancel) {
+    // toTaskConditions knows skip and wait; a cancel condition is the same match with CANCEL.
+    const merged = conditions ??
+      { parentOverrideConditions: [], sleepConditions: [], userEventConditions: [] };
+    for (
+      const key of ["parentOverrideConditions", "sleepConditions", "userEventConditions"] as const
+    ) {
+      for (const c of cancel[key]) {
+        c.base.action = "CANCEL";
+        (merged[key] as typeof c[]).push(c);
+      }
+    }
+    input.conditions = merged;
+  } else if (conditions) input.conditions = conditions;
+  if (task.concurrency.length > 0) input.concurrency = task.concurrency.map((c) => ({ ...c }));
+  if (task.rateLimits.length > 0) input.rateLimits = task.rateLimits.map((r) => ({ ...r }));
+  if (task.desiredLabels) input.workerLabels = structuredClone(task.desiredLabels);
   return input;
+}
+
+/** The tasks no other task names as a parent: an on-success task waits for all of them. */
+function leafTasks(def: WorkflowDefinition): string[] {
+  const parents = new Set(def.tasks.flatMap((t) => t.parents));
+  return def.tasks.filter((t) => !parents.has(t.name)).map((t) => t.name);
 }
 
 /**
@@ -54,13 +79,19 @@ export function putWorkflowInput(def: WorkflowDefinition, namespace: string): Pu
   const out: PutWorkflowInput = {
     name: withNamespace(namespace, def.name),
     description: def.description,
-    version: "",
+    version: def.version,
     eventTriggers: def.onEvents.map((key) => withNamespace(namespace, key)),
     cronTriggers: [...def.onCrons],
     cronInput: def.cronInput && JSON.stringify(def.cronInput),
     tasks: def.tasks.map((task) => taskInput(namespace, def.name, task)),
   };
+  if (def.onSuccess) {
+    out.tasks.push(taskInput(namespace, def.name, def.onSuccess, leafTasks(def)));
+  }
   if (def.onFailure) out.onFailureTask = taskInput(namespace, def.name, def.onFailure);
+  if (def.concurrency.length > 0) out.concurrencyArr = def.concurrency.map((c) => ({ ...c }));
+  if (def.sticky) out.sticky = def.sticky === "hard" ? "HARD" : "SOFT";
+  if (def.defaultPriority !== undefined) out.defaultPriority = def.defaultPriority;
   return out;
 }
 

@@ -8,6 +8,7 @@ import { createRunsRuntime } from "../runs/runs_client.ts";
 import { startOutgoingSpan } from "../observability/_tracing.ts";
 import { registerEnginePorts } from "./_client_ports.ts";
 import type { BulkPushItem, HatchetClient, PushOptions } from "./hatchet_client.ts";
+import { RATE_LIMIT_DURATIONS, validateDuration } from "./flow_control.ts";
 
 export type {
   BulkPushItem,
@@ -15,6 +16,7 @@ export type {
   EventsClient,
   HatchetClient,
   PushOptions,
+  RateLimitsClient,
   RunEvent,
   RunFilter,
   RunRef,
@@ -139,6 +141,27 @@ export function createClientFromTransport(
       },
     },
     runs: runs.client,
+    rateLimits: {
+      async put(key, limit, duration) {
+        if (typeof key !== "string" || key.trim() === "") {
+          throw new TypeError(
+            `Rate limit key must be a non-empty string, received ${JSON.stringify(key)}`,
+          );
+        }
+        if (!Number.isInteger(limit) || limit <= 0 || limit > 2 ** 31 - 1) {
+          throw new RangeError(
+            `Rate limit "${key}": limit must be a positive integer, received ${String(limit)}`,
+          );
+        }
+        const window = validateDuration(duration, `Rate limit "${key}": duration`);
+        // Not namespaced: rate limits are shared by the tenant, and tasks name them verbatim.
+        await ports.workflows.putRateLimit({
+          key,
+          limit,
+          durationIndex: RATE_LIMIT_DURATIONS.indexOf(window),
+        });
+      },
+    },
     close: closeOnce,
     [Symbol.asyncDispose]: closeOnce,
   };

@@ -29,6 +29,7 @@ import { enginePortsOf, type HatchetClient, runsRuntimeOf } from "./client.ts";
 import { describeError, serializeOutput } from "./_outcome.ts";
 import { actionIdOf, putWorkflowInput, registerInput, withNamespace } from "./_registration.ts";
 import { createSlotPool, type SlotLease } from "./_slots.ts";
+import { validateWorkerLabels } from "./flow_control.ts";
 import { CALL_TIMEOUT_MS, engineTaskRunPort, messageOf } from "./_task_run_port.ts";
 import {
   definitionOf,
@@ -126,6 +127,11 @@ export interface WorkerOptions<L = undefined> {
   /** Receives reconnect and delivery warnings; default `console`. */
   logger?: WorkerLogger;
   /**
+   * Whether SIGINT and SIGTERM stop the worker gracefully (as `stop()` does) while it runs;
+   * default true. Pass false when the program handles signals itself.
+   */
+  handleSignals?: boolean;
+  /**
    * Serve `GET /health` (200 while the action stream is up, else 503) and `GET /metrics`
    * (Prometheus text). Default: on when `HATCHET_CLIENT_WORKER_HEALTHCHECK_ENABLED` is `true`,
    * at `HATCHET_CLIENT_WORKER_HEALTHCHECK_PORT` (8001); `false` turns it off.
@@ -200,6 +206,15 @@ export interface Worker extends AsyncDisposable {
    * them), stops heartbeats, unsubscribes and runs the lifespan cleanup. Idempotent.
    */
   stop(): Promise<void>;
+  /**
+   * Sets worker labels at run time (`UpsertWorkerLabels`): new names are added, existing ones
+   * take the new value. Later registrations carry them too.
+   *
+   * @param labels Label values by name.
+   * @throws {TypeError} When a value is neither a string nor an integer, or the worker is not
+   *   running.
+   */
+  upsertLabels(labels: Record<string, string | number>): Promise<void>;
 }
 
 const SDK_VERSION = "0.1.0";
@@ -320,15 +335,10 @@ export function createWorker<L = undefined>(
     4_000,
     `Worker "${options.name}": heartbeatInterval`,
   );
-  if (options.labels !== undefined) {
-    for (const [key, value] of Object.entries(options.labels)) {
-      if (typeof value !== "string" && typeof value !== "number") {
-        throw new TypeError(
-          `Worker "${options.name}": label "${key}" must be a string or a number, received ${typeof value}`,
-        );
-      }
-    }
-  }
+  let labels = options.labels === undefined
+    ? undefined
+    : validateWorkerLabels(options.labels, `Worker "${options.name}": labels`);
+  const signals = options.handleSignals === false ? undefined : signalHandling(() => worker.stop());
   const logger = options.logger ?? consoleLogger;
   const observer = createWorkerObserver(healthcheck, {
     state: () => state,
@@ -340,7 +350,7 @@ export function createWorker<L = undefined>(
   const definitions = options.workflows.map((wf) => definitionOf(wf));
   const actions = new Map<string, ActionEntry>();
   for (const def of definitions) {
-    const tasks = def.onFailure ? [...def.tasks, def.onFailure] : def.tasks;
+    const tasks = [...def.tasks, def.onSuccess, def.onFailure].filter((t) => t !== undefined);
     for (const task of tasks) {
       const id = actionIdOf(namespace, def.name, task.name);
       if (actions.has(id)) {
@@ -842,7 +852,7 @@ export function createWorker<L = undefined>(
         durableSlots,
         hasDurable,
         hasDefault,
-        labels: options.labels,
+        labels,
         engineVersion,
         sdkVersion: SDK_VERSION,
       });
@@ -858,6 +868,7 @@ export function createWorker<L = undefined>(
       await heartbeatInFlight;
       scheduleHeartbeat();
       state = "running";
+      signals?.on();
     } catch (err) {
       stopRequested = true;
       stopController.abort();
@@ -900,6 +911,7 @@ export function createWorker<L = undefined>(
     }
     // start() may have failed meanwhile; read the state afresh.
     if ((state as WorkerState) !== "running") return;
+    signals?.off();
     state = "stopping";
     stopRequested = true;
     stopController.abort();
@@ -965,9 +977,51 @@ export function createWorker<L = undefined>(
       stopPromise ??= doStop();
       return stopPromise;
     },
+    async upsertLabels(next: Record<string, string | number>): Promise<void> {
+      const checked = validateWorkerLabels(next, `Worker "${workerName}": upsertLabels()`);
+      if (state !== "running" || workerId === undefined) {
+        throw new TypeError(
+          `Worker "${workerName}": upsertLabels() needs a running worker, its state is "${state}"`,
+        );
+      }
+      await ports.dispatcher.upsertWorkerLabels(workerId, checked, {
+        timeoutMs: CALL_TIMEOUT_MS,
+      });
+      labels = { ...labels, ...checked };
+      if (registration) registration.labels = { ...labels };
+    },
     [Symbol.asyncDispose](): Promise<void> {
       return worker.stop();
     },
   };
   return worker;
+}
+
+/** SIGINT/SIGTERM listeners that call `stop`, added while the worker runs. */
+function signalHandling(stop: () => Promise<void>): { on(): void; off(): void } {
+  const deno = (globalThis as {
+    Deno?: {
+      addSignalListener?(signal: "SIGINT" | "SIGTERM", handler: () => void): void;
+      removeSignalListener?(signal: "SIGINT" | "SIGTERM", handler: () => void): void;
+    };
+  }).Deno;
+  const handler = () => void stop();
+  const names = ["SIGINT", "SIGTERM"] as const;
+  let added: ("SIGINT" | "SIGTERM")[] = [];
+  return {
+    on() {
+      for (const name of names) {
+        try {
+          deno?.addSignalListener?.(name, handler);
+          added.push(name);
+        } catch {
+          // Not every platform has both signals (Windows has no SIGTERM listener).
+        }
+      }
+    },
+    off() {
+      for (const name of added) deno?.removeSignalListener?.(name, handler);
+      added = [];
+    },
+  };
 }

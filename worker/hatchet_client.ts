@@ -17,6 +17,7 @@ export type {
   TriggerOptions,
   WorkflowRef,
 } from "../runs/types.ts";
+import type { RateLimitDuration } from "./flow_control.ts";
 
 /**
  * Options of {@link EventsClient.push}.
@@ -126,7 +127,47 @@ export interface BulkPushItem {
 }
 
 /**
- * A connection to a Hatchet engine: configuration, events and runs. Close it when done.
+ * Creates and updates rate limits that tasks name by static `key`.
+ *
+ * @example
+ * ```ts
+ * import { createWorker, type RateLimitsClient, workflow } from "@hatchet-deno/sdk";
+ * import { MockEngine } from "@hatchet-deno/sdk/testing";
+ * import assert from "node:assert/strict";
+ *
+ * await using engine = new MockEngine();
+ * const rateLimits: RateLimitsClient = engine.client.rateLimits;
+ * await rateLimits.put("openai", 1, "second");
+ * const wf = workflow({ name: "ask" });
+ * wf.task({ name: "call", rateLimits: [{ key: "openai" }], fn: () => ({}) });
+ * await using worker = createWorker(engine.client, { name: "w", workflows: [wf] });
+ * await worker.start();
+ * const a = await engine.client.runs.trigger(wf, {});
+ * const b = await engine.client.runs.trigger(wf, {});
+ * await a.result();
+ * assert.equal(engine.taskRuns(b.id)[0].status, "QUEUED"); // one unit per second
+ * await engine.advance("1s");
+ * assert.equal((await b.result()).status, "COMPLETED");
+ * ```
+ */
+export interface RateLimitsClient {
+  /**
+   * Creates or updates a rate limit (`PutRateLimit`). The key is not namespaced. Lowering the limit
+   * below what is left takes effect at once; the rest refills at the next window.
+   *
+   * @param key The key tasks name in `rateLimits: [{ key }]`.
+   * @param limit Units per window (a positive integer).
+   * @param duration The window: `"second"`, `"minute"`, `"hour"`, `"day"`, `"week"`, `"month"` or
+   *   `"year"`.
+   * @throws {TypeError} When the key is empty.
+   * @throws {RangeError} When the limit is not a positive integer or the duration unknown.
+   */
+  put(key: string, limit: number, duration: RateLimitDuration): Promise<void>;
+}
+
+/**
+ * A connection to a Hatchet engine: configuration, events, runs and rate limits. Close it when
+ * done.
  *
  * @example
  * ```ts
@@ -149,6 +190,8 @@ export interface HatchetClient extends AsyncDisposable {
   readonly events: EventsClient;
   /** Triggers and cancels runs. */
   readonly runs: RunsClient;
+  /** Creates and updates rate limits. */
+  readonly rateLimits: RateLimitsClient;
   /** Closes the client's HTTP/2 sessions. */
   close(): Promise<void>;
 }

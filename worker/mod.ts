@@ -3,11 +3,29 @@
 export {
   type BackoffOptions,
   type OnFailureOptions,
+  type OnSuccessOptions,
+  type TaskDefaults,
   type TaskOptions,
   type Workflow,
   workflow,
   type WorkflowOptions,
 } from "./workflow.ts";
+export {
+  type ConcurrencyOptions,
+  type ConcurrencyStrategy,
+  type DesiredWorkerLabel,
+  type LabelComparator,
+  type RateLimitDuration,
+  type StickyStrategy,
+  type TaskRateLimit,
+} from "./flow_control.ts";
+export {
+  type DurableStandaloneOptions,
+  type Standalone,
+  type StandaloneOptions,
+  type StandaloneRunOptions,
+  task,
+} from "./standalone.ts";
 export {
   createWorker,
   type Worker,

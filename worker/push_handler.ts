@@ -317,7 +317,7 @@ export function createPushHandler<L = undefined>(options: PushHandlerOptions<L>)
   const definitions = options.workflows.map((wf) => definitionOf(wf));
   const actions = new Map<string, ActionEntry>();
   for (const def of definitions) {
-    const tasks = def.onFailure ? [...def.tasks, def.onFailure] : def.tasks;
+    const tasks = [...def.tasks, def.onSuccess, def.onFailure].filter((t) => t !== undefined);
     for (const task of tasks) {
       if (task.durable) {
         throw new TypeError(

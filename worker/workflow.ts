@@ -3,7 +3,19 @@ import { parseCron } from "../runs/cron.ts";
 import type { DurableContext, TaskCondition } from "../durable/mod.ts";
 import { ParentCondition, toTaskConditions } from "../durable/mod.ts";
 import { formatDuration, parseDuration } from "../transport/duration.ts";
+import type { ConcurrencyInput, DesiredLabelInput, RateLimitInput } from "../transport/ports.ts";
 import type { DurationInput, JsonObject } from "../transport/types.ts";
+import {
+  type ConcurrencyOptions,
+  type DesiredWorkerLabel,
+  type StickyStrategy,
+  type TaskRateLimit,
+  validateConcurrency,
+  validateDesiredLabels,
+  validatePriority,
+  validateRateLimits,
+  validateSticky,
+} from "./flow_control.ts";
 
 /**
  * How a failed task's retries are spaced: `factor`^n seconds, at most `maxSeconds`.
@@ -92,6 +104,16 @@ export interface TaskOptions<I, O, C> {
   skipIf?: TaskCondition[];
   /** DAG conditions the task waits for before it is queued. */
   waitFor?: TaskCondition[];
+  /** Conditions that cancel the task instead of running it (e.g. a cancel event, a deadline). */
+  cancelIf?: TaskCondition[];
+  /** Concurrency limits on this task's runs (one or a list). */
+  concurrency?: ConcurrencyOptions | ConcurrencyOptions[];
+  /** Rate limits whose units a run consumes before it starts. */
+  rateLimits?: TaskRateLimit[];
+  /** Worker labels the task wants, by label name. */
+  desiredWorkerLabels?: Record<string, DesiredWorkerLabel>;
+  /** Slot units a run occupies on its worker (a positive integer); default 1. */
+  slotCost?: number;
 }
 
 /**
@@ -133,11 +155,65 @@ export interface TaskOptions<I, O, C> {
  * ```
  */
 export type OnFailureOptions<I, O> =
-  & Omit<TaskOptions<I, O, Context<I>>, "parents" | "skipIf" | "waitFor" | "name">
+  & Omit<TaskOptions<I, O, Context<I>>, "parents" | "skipIf" | "waitFor" | "cancelIf" | "name">
   & {
     /** The task's name; default `"on-failure-task"`. */
     name?: string;
   };
+
+/**
+ * Options of {@link Workflow.onSuccess}: a task that runs once every other task of a run
+ * completed (its parents are the workflow's leaf tasks).
+ *
+ * @example
+ * ```ts
+ * import { createWorker, type JsonObject, type OnSuccessOptions, workflow } from "@hatchet-deno/sdk";
+ * import { MockEngine } from "@hatchet-deno/sdk/testing";
+ * import assert from "node:assert/strict";
+ *
+ * const wf = workflow({ name: "order" });
+ * wf.task({ name: "charge", fn: () => ({ charged: true }) });
+ * wf.task({ name: "ship", fn: () => ({ shipped: true }) });
+ * const onSuccess: OnSuccessOptions<JsonObject, { done: boolean }> = {
+ *   name: "notify",
+ *   fn: () => ({ done: true }),
+ * };
+ * wf.onSuccess(onSuccess);
+ * await using engine = new MockEngine();
+ * await using worker = createWorker(engine.client, { name: "w", workflows: [wf] });
+ * await worker.start();
+ * const result = await (await engine.client.runs.trigger(wf, {})).result();
+ * assert.deepEqual(result.outputs.notify, { done: true });
+ * ```
+ */
+export type OnSuccessOptions<I, O> =
+  & Omit<TaskOptions<I, O, Context<I>>, "parents" | "skipIf" | "waitFor" | "cancelIf" | "name">
+  & {
+    /** The task's name; default `"on-success-task"`. */
+    name?: string;
+  };
+
+/**
+ * Defaults every task of a workflow takes unless it sets its own.
+ *
+ * @example
+ * ```ts
+ * import { type TaskDefaults, workflow } from "@hatchet-deno/sdk";
+ * const taskDefaults: TaskDefaults = { retries: 3, executionTimeout: "5m" };
+ * const wf = workflow({ name: "etl", taskDefaults });
+ * wf.task({ name: "extract", fn: () => ({}) }); // 3 retries, 5 minutes
+ * ```
+ */
+export interface TaskDefaults {
+  /** Default `retries`. */
+  retries?: number;
+  /** Default `backoff`. */
+  backoff?: BackoffOptions;
+  /** Default `executionTimeout`. */
+  executionTimeout?: DurationInput;
+  /** Default `scheduleTimeout`. */
+  scheduleTimeout?: DurationInput;
+}
 
 /**
  * Options of {@link workflow}.
@@ -176,6 +252,16 @@ export interface WorkflowOptions {
   onCrons?: string[];
   /** The input of cron-started runs; default `{}`. */
   cronInput?: JsonObject;
+  /** Concurrency limits on whole runs (one or a list); a run holds its place until it finishes. */
+  concurrency?: ConcurrencyOptions | ConcurrencyOptions[];
+  /** Keep a run's tasks on the worker that ran its first task: `"soft"` prefers, `"hard"` waits. */
+  sticky?: StickyStrategy;
+  /** Priority of runs triggered without one: 1 (lowest) to 3; default the engine's (1). */
+  defaultPriority?: number;
+  /** A version label the engine stores with this definition. */
+  version?: string;
+  /** Defaults for every task's retries, backoff and timeouts. */
+  taskDefaults?: TaskDefaults;
 }
 
 /**
@@ -244,6 +330,16 @@ export interface Workflow<I extends JsonObject = JsonObject> {
    * @throws {RangeError} When `retries`, `backoff` or a timeout is out of range.
    */
   onFailure<O extends JsonObject | void>(options: OnFailureOptions<I, O>): TaskRef<O>;
+  /**
+   * Sets the task the engine runs once every other task of a run completed; it reads their
+   * outputs with `ctx.taskOutput()`.
+   *
+   * @param options Function, retries and timeouts; `name` defaults to `"on-success-task"`.
+   * @returns A reference to the on-success task.
+   * @throws {TypeError} When the workflow already has one, or the name is taken.
+   * @throws {RangeError} When `retries`, `backoff` or a timeout is out of range.
+   */
+  onSuccess<O extends JsonObject | void>(options: OnSuccessOptions<I, O>): TaskRef<O>;
 }
 
 /** A task as the worker needs it, validated and with defaults applied. Internal. */
@@ -258,7 +354,12 @@ export interface TaskDefinition {
   scheduleTimeout: string;
   skipIf: TaskCondition[] | undefined;
   waitFor: TaskCondition[] | undefined;
+  cancelIf: TaskCondition[] | undefined;
   durable: boolean;
+  concurrency: ConcurrencyInput[];
+  rateLimits: RateLimitInput[];
+  desiredLabels: Record<string, DesiredLabelInput> | undefined;
+  slotCost: number;
 }
 
 /** A workflow as the worker needs it. Internal. */
@@ -270,6 +371,11 @@ export interface WorkflowDefinition {
   cronInput: JsonObject | undefined;
   tasks: TaskDefinition[];
   onFailure: TaskDefinition | undefined;
+  onSuccess: TaskDefinition | undefined;
+  concurrency: ConcurrencyInput[];
+  sticky: StickyStrategy | undefined;
+  defaultPriority: number | undefined;
+  version: string;
 }
 
 /** The default `executionTimeout`. */
@@ -278,6 +384,8 @@ export const DEFAULT_EXECUTION_TIMEOUT = "60s";
 export const DEFAULT_SCHEDULE_TIMEOUT = "5m";
 /** The default on-failure task name. */
 export const DEFAULT_ON_FAILURE_NAME = "on-failure-task";
+/** The default on-success task name. */
+export const DEFAULT_ON_SUCCESS_NAME = "on-success-task";
 
 // deno-lint-ignore no-explicit-any
 const definitions = new WeakMap<Workflow<any>, WorkflowDefinition>();
@@ -409,6 +517,13 @@ export function workflow<I extends JsonObject = JsonObject>(options: WorkflowOpt
     );
   }
 
+  const wfWhat = `Workflow "${name}"`;
+  if (options.version !== undefined && typeof options.version !== "string") {
+    throw new TypeError(
+      `${wfWhat}: version must be a string, received ${describe(options.version)}`,
+    );
+  }
+  const defaults = taskDefaultsOf(options.taskDefaults, `${wfWhat}: taskDefaults`);
   const def: WorkflowDefinition = {
     name,
     description: options.description ?? "",
@@ -417,13 +532,18 @@ export function workflow<I extends JsonObject = JsonObject>(options: WorkflowOpt
     cronInput: cronInput && structuredClone(cronInput),
     tasks: [],
     onFailure: undefined,
+    onSuccess: undefined,
+    concurrency: validateConcurrency(options.concurrency, `${wfWhat}: concurrency`),
+    sticky: validateSticky(options.sticky, `${wfWhat}: sticky`),
+    defaultPriority: validatePriority(options.defaultPriority, `${wfWhat}: defaultPriority`),
+    version: options.version ?? "",
   };
   const refs = new WeakSet<TaskRef<unknown>>();
   const taken = new Set<string>();
 
   function define(
     raw: TaskOptions<unknown, unknown, unknown> | undefined,
-    kind: "task" | "durableTask" | "onFailure",
+    kind: "task" | "durableTask" | "onFailure" | "onSuccess",
   ): TaskDefinition {
     if (raw === null || typeof raw !== "object") {
       throw new TypeError(
@@ -432,6 +552,8 @@ export function workflow<I extends JsonObject = JsonObject>(options: WorkflowOpt
     }
     const taskName = kind === "onFailure" && raw.name === undefined
       ? DEFAULT_ON_FAILURE_NAME
+      : kind === "onSuccess" && raw.name === undefined
+      ? DEFAULT_ON_SUCCESS_NAME
       : requireName(raw.name, `Workflow "${name}": task name`);
     const what = `Task "${taskName}" in workflow "${name}"`;
     if (taken.has(taskName)) {
@@ -479,15 +601,16 @@ export function workflow<I extends JsonObject = JsonObject>(options: WorkflowOpt
       }
     }
 
-    const retries = raw.retries ?? 0;
+    const retries = raw.retries ?? defaults.retries ?? 0;
     if (!Number.isInteger(retries) || retries < 0) {
       throw new RangeError(
         `${what}: retries must be a non-negative integer, received ${describe(retries)}`,
       );
     }
     let backoff: BackoffOptions | undefined;
-    if (raw.backoff !== undefined) {
-      const { factor, maxSeconds } = raw.backoff ?? {};
+    const rawBackoff = raw.backoff ?? defaults.backoff;
+    if (rawBackoff !== undefined) {
+      const { factor, maxSeconds } = rawBackoff ?? {};
       if (typeof factor !== "number" || !Number.isFinite(factor) || factor <= 0) {
         throw new RangeError(
           `${what}: backoff.factor must be a positive number, received ${describe(factor)}`,
@@ -504,30 +627,55 @@ export function workflow<I extends JsonObject = JsonObject>(options: WorkflowOpt
     }
 
     const executionTimeout = durationOption(
-      raw.executionTimeout,
+      raw.executionTimeout ?? defaults.executionTimeout,
       DEFAULT_EXECUTION_TIMEOUT,
       `${what}: executionTimeout`,
     );
     const scheduleTimeout = durationOption(
-      raw.scheduleTimeout,
+      raw.scheduleTimeout ?? defaults.scheduleTimeout,
       DEFAULT_SCHEDULE_TIMEOUT,
       `${what}: scheduleTimeout`,
     );
 
-    const skipIf = raw.skipIf === undefined ? undefined : [...raw.skipIf];
-    const waitFor = raw.waitFor === undefined ? undefined : [...raw.waitFor];
+    const copy = (list: TaskCondition[] | undefined, key: string) => {
+      if (list !== undefined && !Array.isArray(list)) {
+        throw new TypeError(`${what}: ${key} must be an array, received ${describe(list)}`);
+      }
+      return list === undefined ? undefined : [...list];
+    };
+    const skipIf = copy(raw.skipIf, "skipIf");
+    const waitFor = copy(raw.waitFor, "waitFor");
+    const cancelIf = copy(raw.cancelIf, "cancelIf");
     try {
       // Converting once here surfaces bad conditions at declaration instead of at start().
       toTaskConditions({ skipIf, waitFor }, "");
+      toTaskConditions({ skipIf: cancelIf }, "");
     } catch (err) {
       throw new TypeError(`${what}: ${(err as Error).message}`);
     }
-    for (const condition of flattenConditions([...(skipIf ?? []), ...(waitFor ?? [])])) {
+    const allConditions = [...(skipIf ?? []), ...(waitFor ?? []), ...(cancelIf ?? [])];
+    for (const condition of flattenConditions(allConditions)) {
       if (condition instanceof ParentCondition && !parents.includes(condition.parent.name)) {
         throw new TypeError(
           `${what}: a ParentCondition names "${condition.parent.name}", which is not among this task's parents`,
         );
       }
+    }
+
+    const concurrency = validateConcurrency(raw.concurrency, `${what}: concurrency`);
+    const rateLimits = validateRateLimits(raw.rateLimits, `${what}: rateLimits`);
+    const desiredLabels = validateDesiredLabels(
+      raw.desiredWorkerLabels,
+      `${what}: desiredWorkerLabels`,
+    );
+    let slotCost = 1;
+    if (raw.slotCost !== undefined) {
+      if (!Number.isInteger(raw.slotCost) || raw.slotCost <= 0) {
+        throw new RangeError(
+          `${what}: slotCost must be a positive integer, received ${describe(raw.slotCost)}`,
+        );
+      }
+      slotCost = raw.slotCost;
     }
 
     taken.add(taskName);
@@ -541,7 +689,12 @@ export function workflow<I extends JsonObject = JsonObject>(options: WorkflowOpt
       scheduleTimeout,
       skipIf,
       waitFor,
+      cancelIf,
       durable: kind === "durableTask",
+      concurrency,
+      rateLimits,
+      desiredLabels,
+      slotCost,
     };
   }
 
@@ -572,7 +725,7 @@ export function workflow<I extends JsonObject = JsonObject>(options: WorkflowOpt
         );
       }
       if (taskOptions !== null && typeof taskOptions === "object") {
-        for (const key of ["parents", "skipIf", "waitFor"] as const) {
+        for (const key of ["parents", "skipIf", "waitFor", "cancelIf"] as const) {
           if (key in taskOptions) {
             throw new TypeError(
               `Workflow "${name}": the on-failure task cannot have ${key}; it runs after any task fails`,
@@ -584,9 +737,45 @@ export function workflow<I extends JsonObject = JsonObject>(options: WorkflowOpt
       def.onFailure = task;
       return refFor<O>(task);
     },
+    onSuccess<O extends JsonObject | void>(taskOptions: OnSuccessOptions<I, O>): TaskRef<O> {
+      if (def.onSuccess) {
+        throw new TypeError(
+          `Workflow "${name}" already has an on-success task ("${def.onSuccess.name}")`,
+        );
+      }
+      if (taskOptions !== null && typeof taskOptions === "object") {
+        for (const key of ["parents", "skipIf", "waitFor", "cancelIf"] as const) {
+          if (key in taskOptions) {
+            throw new TypeError(
+              `Workflow "${name}": the on-success task cannot have ${key}; it runs after every other task completed`,
+            );
+          }
+        }
+      }
+      const task = define(taskOptions as TaskOptions<unknown, unknown, unknown>, "onSuccess");
+      def.onSuccess = task;
+      // Not added to the references parents may name: its parents are computed from the others.
+      return Object.freeze({ name: task.name, workflow: name });
+    },
   };
   definitions.set(wf, def);
   return wf;
+}
+
+function taskDefaultsOf(value: TaskDefaults | undefined, what: string): TaskDefaults {
+  if (value === undefined) return {};
+  if (value === null || typeof value !== "object" || Array.isArray(value)) {
+    throw new TypeError(`${what} must be an object, received ${describe(value)}`);
+  }
+  const known = ["retries", "backoff", "executionTimeout", "scheduleTimeout"];
+  for (const key of Object.keys(value)) {
+    if (!known.includes(key)) {
+      throw new TypeError(
+        `${what}: unknown option ${JSON.stringify(key)}; expected one of ${known.join(", ")}`,
+      );
+    }
+  }
+  return value;
 }
 
 function* flattenConditions(conditions: readonly TaskCondition[]): Generator<unknown> {

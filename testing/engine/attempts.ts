@@ -1,8 +1,9 @@
 // Attempts: the rules of a task run's life; owns no state. Creates a task run when its match
 // fires (queue, skip or cancel), completes it, fails it (retries with backoff, or FAILED),
-// cancels it, and serves SendStepActionEvent. Every outcome is reported to the matches room,
-// which moves the run's DAG on, to the runs room (is the run finished?) and, with the task's
-// creation and each failed attempt, to the run's event subscribers.
+// cancels it, and serves SendStepActionEvent. Every final outcome frees the task's concurrency
+// places (the flow-control room) and is reported to the matches room, which moves the run's DAG
+// on, to the runs room (is the run finished?) and, with the task's creation and each failed
+// attempt, to the run's event subscribers.
 
 import { create } from "@bufbuild/protobuf";
 import {
@@ -14,6 +15,7 @@ import {
 } from "../../transport/services.ts";
 import type { JsonValue } from "../../transport/types.ts";
 import { jsonbError } from "../_validate.ts";
+import type { FlowControl } from "./flow_control.ts";
 import type { Matches } from "./matches.ts";
 import type { Queue } from "./queue.ts";
 import type { Records } from "./records.ts";
@@ -30,6 +32,7 @@ export interface AttemptsLinks {
   readonly workers: Pick<Workers, "get">;
   readonly matches: Pick<Matches, "taskEvent" | "dropTriggerMatches">;
   readonly records: Pick<Records, "note">;
+  readonly flowControl: Pick<FlowControl, "release">;
 }
 
 /** Task-run attempts: creation, completion, failure and retries, cancellation. */
@@ -125,6 +128,7 @@ export class Attempts {
 
   /** A task run reached its final state (until a replay). */
   #outcome(task: TaskRun, kind: ParentData["kind"]): void {
+    this.#links.flowControl.release(task);
     this.#links.runs.touch(task.run);
     this.#links.subscriptions.taskEvent(task, kind);
     this.#links.matches.taskEvent(task, kind);

@@ -42,6 +42,7 @@ import { Attempts } from "./attempts.ts";
 import { Children } from "./children.ts";
 import { Durable } from "./durable.ts";
 import { Events } from "./events.ts";
+import { FlowControl } from "./flow_control.ts";
 import { Matches } from "./matches.ts";
 import { Queue } from "./queue.ts";
 import { Records } from "./records.ts";
@@ -75,6 +76,7 @@ interface Rooms {
   children: Children;
   schedules: Schedules;
   subscriptions: Subscriptions;
+  flowControl: FlowControl;
 }
 
 /** The mock engine's state machine. */
@@ -116,6 +118,7 @@ export class EngineCore {
     rooms.children = new Children(state, rooms);
     rooms.schedules = new Schedules(state, rooms);
     rooms.subscriptions = new Subscriptions(state, rooms);
+    rooms.flowControl = new FlowControl(state, rooms);
     this.#rooms = rooms;
   }
 
@@ -395,6 +398,12 @@ export class EngineCore {
 
   scheduleWorkflow(req: ScheduleWorkflowRequest): WorkflowVersionMessage {
     return this.#rooms.schedules.scheduleWorkflow(req);
+  }
+
+  /** `PutRateLimit`: creates or updates a static rate limit. */
+  putRateLimit(key: string, limit: number, duration: number): void {
+    this.#rooms.flowControl.putRateLimit(key, limit, duration);
+    this.#rooms.queue.flush();
   }
 
   // ---------------------------------------------------------------- V1Dispatcher (durable)

@@ -14,6 +14,7 @@ import {
 import { goJson, isUuid, parseGoDuration } from "../_validate.ts";
 import type { Attempts } from "./attempts.ts";
 import { invalid, notFound } from "./errors.ts";
+import type { FlowControl } from "./flow_control.ts";
 import type { Records } from "./records.ts";
 import type { Runs } from "./runs.ts";
 import type { EngineState, TaskDef, TaskRun, WorkerState } from "./types.ts";
@@ -25,6 +26,7 @@ export interface QueueLinks {
   readonly runs: Pick<Runs, "task" | "payload" | "checkFinished">;
   readonly attempts: Pick<Attempts, "fail" | "cancel">;
   readonly records: Pick<Records, "note">;
+  readonly flowControl: Pick<FlowControl, "admit" | "take" | "rank" | "ownAffinity" | "assigned">;
 }
 
 /** The queue, slots and assignments. */
@@ -79,6 +81,14 @@ export class Queue {
     }
     task.status = "QUEUED";
     task.enqueueSeq = this.#state.seq++;
+    this.#armScheduleTimeout(task);
+    if (this.#links.flowControl.admit(task)) this.push(task);
+  }
+
+  /** Puts a queued task in its place in the queue (flow control admitted it). */
+  push(task: TaskRun): void {
+    if (task.status !== "QUEUED") return;
+    const queue = this.#queue;
     // The queue stays ordered by priority, then arrival: the newest task goes after every task of
     // its priority or higher. (Sorting on each enqueue cost a burst of n triggers n sorts.)
     const priority = task.run.priority;
@@ -90,6 +100,10 @@ export class Queue {
       else hi = mid;
     }
     queue.splice(lo, 0, task);
+    this.#needsSchedule = true;
+  }
+
+  #armScheduleTimeout(task: TaskRun): void {
     const seq = task.enqueueSeq;
     this.#state.clock.cancel(task.timers.schedule);
     task.timers.schedule = this.#state.clock.at(
@@ -102,7 +116,6 @@ export class Queue {
         this.#links.attempts.cancel(task);
       },
     );
-    this.#needsSchedule = true;
   }
 
   /**
@@ -126,15 +139,18 @@ export class Queue {
     // queued task against every worker.
     // A busy queue is mostly tasks waiting for a slot: once no live worker has a free unit of
     // any slot type, nothing later in the queue can be assigned either, so the pass stops.
+    // Tasks whose run carries its own affinity (trigger labels, a sticky worker) do not block
+    // their definition: another run's task of the same definition may fit.
     const blocked = new Set<TaskDef>();
     const queue = this.#queue;
     for (const task of queue) {
       if (task.status !== "QUEUED" || blocked.has(task.def)) continue;
       const worker = this.#pickWorker(task);
       if (worker) {
+        if (!this.#links.flowControl.take(task)) continue;
         this.#assign(task, worker);
       } else {
-        blocked.add(task.def);
+        if (!this.#links.flowControl.ownAffinity(task)) blocked.add(task.def);
         if (!this.#anyFreeSlot()) break;
       }
     }
@@ -155,17 +171,24 @@ export class Queue {
     return false;
   }
 
+  // The best rank (flow control: labels, sticky; -1 excludes) with free slot units wins; ties go
+  // to the worker with most units left.
   #pickWorker(task: TaskRun): WorkerState | undefined {
     let best: WorkerState | undefined;
+    let bestRank = -1;
     let bestFree = -1;
     for (const w of this.#links.workers.all()) {
       if (!w.actions.has(task.def.action) || w.paused || !this.#links.workers.isLive(w)) continue;
+      const rank = this.#links.flowControl.rank(task, w);
+      if (rank < 0) continue;
       let free = Infinity;
       for (const [type, units] of Object.entries(task.def.slotRequests)) {
         free = Math.min(free, (w.slotConfig[type] ?? 0) - (w.used[type] ?? 0) - units);
       }
-      if (free >= 0 && free > bestFree) {
+      if (free < 0) continue;
+      if (rank > bestRank || (rank === bestRank && free > bestFree)) {
         best = w;
+        bestRank = rank;
         bestFree = free;
       }
     }
@@ -174,6 +197,7 @@ export class Queue {
 
   #assign(task: TaskRun, worker: WorkerState): void {
     this.#state.clock.cancel(task.timers.schedule);
+    this.#links.flowControl.assigned(task, worker);
     task.status = "RUNNING";
     task.workerId = worker.id;
     task.slotWorkerId = worker.id;

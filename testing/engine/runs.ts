@@ -1,6 +1,7 @@
 // Runs: owns the workflow runs and the task runs, by id, and the runs whose tasks changed since
 // the last "finished?" check. Triggers runs (TriggerWorkflowRun, event triggers, and for the
-// children, schedules and crons rooms): creates every task run and queues the roots or opens
+// children, schedules and crons rooms): creates every task run (with the trigger's desired
+// labels), puts a run under workflow-level concurrency in line, and queues the roots or opens
 // their DAG matches. Notices when a run finishes (no task pending, queued or running) and tells
 // the subscriptions room. Serves GetRunDetails (derived run status), CancelTasks and ReplayTasks
 // (by ids or by a runs filter), builds the START_STEP_RUN payload (input, parent outputs, trigger
@@ -26,11 +27,13 @@ import type { JsonObject, JsonValue } from "../../transport/types.ts";
 import { goJson, isObject, isUuid, jsonbError, parseObject } from "../_validate.ts";
 import type { Attempts } from "./attempts.ts";
 import { invalid, notFound } from "./errors.ts";
+import type { FlowControl } from "./flow_control.ts";
 import type { Matches } from "./matches.ts";
 import type { Queue } from "./queue.ts";
 import type { Records } from "./records.ts";
 import type { Subscriptions } from "./subscriptions.ts";
 import type {
+  DesiredLabel,
   EngineState,
   RunInfo,
   TaskRun,
@@ -40,7 +43,7 @@ import type {
   WorkflowRun,
   WorkflowVersion,
 } from "./types.ts";
-import type { Workflows } from "./workflows.ts";
+import { desiredLabels, type Workflows } from "./workflows.ts";
 import type { RestRunView, RestTaskView } from "../_rest.ts";
 
 const decoder = new TextDecoder();
@@ -57,6 +60,7 @@ export interface RunsLinks {
   readonly queue: Pick<Queue, "flush">;
   readonly subscriptions: Pick<Subscriptions, "runFinished">;
   readonly records: Pick<Records, "note">;
+  readonly flowControl: Pick<FlowControl, "enterRun">;
 }
 
 const STATUS_NAMES: Record<RunStatus, RunInfo["status"]> = {
@@ -187,7 +191,15 @@ export class Runs {
     if (req.priority !== undefined && (req.priority < 1 || req.priority > 3)) {
       throw invalid(`priority must be between 1 and 3, got ${req.priority}`);
     }
-    return this.ingest(version, { input, additionalMetadata: meta, priority: req.priority });
+    const labelOverrides = Object.keys(req.desiredWorkerLabels).length > 0
+      ? desiredLabels(req.desiredWorkerLabels)
+      : undefined;
+    return this.ingest(version, {
+      input,
+      additionalMetadata: meta,
+      priority: req.priority,
+      labelOverrides,
+    });
   }
 
   /**
@@ -374,6 +386,9 @@ export class Runs {
       parent: options.parent,
       createdAt: this.#state.clock.now(),
       finishedAt: undefined,
+      labelOverrides: options.labelOverrides,
+      desiredWorkerId: undefined,
+      gate: undefined,
     };
     this.#runs.set(run.id, run);
     this.#touched.add(run);
@@ -395,10 +410,13 @@ export class Runs {
         enqueueSeq: -1,
         triggerData: {},
         stepRunErrors: {},
+        gate: undefined,
+        rateUnits: undefined,
       };
       run.tasks.set(def.readableId, task);
       this.#tasks.set(task.id, task);
     }
+    this.#links.flowControl.enterRun(run);
     for (const def of version.tasks) {
       const task = run.tasks.get(def.readableId)!;
       if (def.parents.length > 0) {

@@ -94,6 +94,49 @@ export interface TaskDef {
   isDurable: boolean;
   slotRequests: Record<string, number>;
   isOnFailure: boolean;
+  concurrency: ConcurrencySpec[];
+  rateLimits: RateLimitDef[];
+  desiredLabels: DesiredLabel[];
+}
+
+/** A `Concurrency` of a workflow or task. */
+export interface ConcurrencySpec {
+  /** Unique per declaration: groups are per (spec, key). */
+  id: string;
+  expression: string;
+  maxRuns: number;
+  strategy: "GROUP_ROUND_ROBIN" | "CANCEL_IN_PROGRESS" | "CANCEL_NEWEST";
+}
+
+/** A task's rate limit: a static key or a CEL key, units, and a dynamic limit's CEL. */
+export interface RateLimitDef {
+  key: string;
+  keyExpr: string | undefined;
+  units: number;
+  unitsExpr: string | undefined;
+  limitExpr: string | undefined;
+  windowMs: number;
+}
+
+/** A desired label as the engine stores it (defaults applied). */
+export interface DesiredLabel {
+  key: string;
+  strValue: string | undefined;
+  intValue: number | undefined;
+  required: boolean;
+  comparator: string;
+  weight: number;
+}
+
+/** What a concurrency group holds: a task run or a whole run. */
+export interface Holder {
+  /** Arrival order. */
+  seq: number;
+  priority: number;
+  /** Called once the holder got its place. */
+  admit(): void;
+  /** Called when the strategy cancels the holder (queued or running). */
+  cancel(): void;
 }
 
 export interface WorkflowVersion {
@@ -107,6 +150,8 @@ export interface WorkflowVersion {
   tasks: TaskDef[];
   onFailure: TaskDef | undefined;
   defaultPriority: number | undefined;
+  concurrency: ConcurrencySpec[];
+  sticky: "SOFT" | "HARD" | undefined;
 }
 
 /**
@@ -145,6 +190,12 @@ export interface WorkflowRun {
   createdAt: number;
   /** Engine clock ms; undefined while unfinished (and again after a replay). */
   finishedAt: number | undefined;
+  /** Trigger-time desired labels; they replace every task's own. */
+  labelOverrides: DesiredLabel[] | undefined;
+  /** Sticky runs: the worker that ran the run's first task. */
+  desiredWorkerId: string | undefined;
+  /** Workflow-level concurrency: the run's place, and tasks queued before it got one. */
+  gate: { holder: Holder; admitted: boolean; deferred: TaskRun[] } | undefined;
 }
 
 /** What `Runs.trigger` takes besides the workflow version. */
@@ -158,6 +209,8 @@ export interface TriggerOptions {
   parent?: RunParent;
   /** The run id, when it was answered before the run exists; default a new one. */
   id?: string;
+  /** Trigger-time desired labels; they replace every task's own. */
+  labelOverrides?: DesiredLabel[];
 }
 
 /** What a satisfied parent condition carries: the parent's outcome. */
@@ -185,6 +238,10 @@ export interface TaskRun {
   enqueueSeq: number;
   triggerData: Record<string, JsonValue[]>;
   stepRunErrors: Record<string, string>;
+  /** Task-level concurrency: its place (held until the task finishes) once it entered. */
+  gate: { holder: Holder; admitted: number } | undefined;
+  /** Rate-limit units per key, evaluated when the task is first queued. */
+  rateUnits: Map<string, number> | undefined;
 }
 
 export interface MatchCondition {

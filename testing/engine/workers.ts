@@ -179,7 +179,9 @@ export class Workers {
   upsertWorkerLabels(req: UpsertWorkerLabelsRequest): void {
     const worker = this.#worker(req.workerId);
     Object.assign(worker.labels, labelsOf(req.labels));
-    this.#state.activity++;
+    // New labels can make a worker the one a waiting task asks for.
+    this.#links.queue.requestSchedule();
+    this.#links.queue.flush();
   }
 
   /** Replaces a worker's actions, as the engine does for an HTTP operator after a healthcheck. */

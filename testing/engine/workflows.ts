@@ -1,24 +1,34 @@
 // Workflows: owns the registered workflow versions, by name. Serves PutWorkflow: validates the
 // tasks (names, parents, conditions, cycles, durations, priority) and turns them into task
-// definitions with their defaults (timeouts, slot requests), checks its crons and cron input,
-// and tells the schedules room so the new version's crons replace the old ones.
+// definitions with their defaults (timeouts, slot requests), parsing the flow-control
+// declarations (concurrency, rate limits, desired labels, sticky) the flow-control room enforces,
+// checks its crons and cron input, and tells the schedules room so the new version's crons
+// replace the old ones.
 
 import { create } from "@bufbuild/protobuf";
 import {
   Action,
+  type Concurrency,
+  ConcurrencyLimitStrategy,
   type CreateTaskOpts,
   type CreateWorkflowVersionRequest,
   type CreateWorkflowVersionResponse,
   CreateWorkflowVersionResponseSchema,
+  type DesiredWorkerLabels,
+  StickyStrategy,
   type TaskConditions,
+  WorkerLabelComparator,
 } from "../../transport/services.ts";
 import type { JsonObject } from "../../transport/types.ts";
 import { parseCron } from "../../runs/cron.ts";
 import { isUuid, parseGoDuration, parseObject } from "../_validate.ts";
 import { invalid } from "./errors.ts";
+import { WINDOW_MS } from "./flow_control.ts";
 import type { Schedules } from "./schedules.ts";
 import type {
+  ConcurrencySpec,
   ConditionAction,
+  DesiredLabel,
   EngineState,
   StepCondition,
   TaskDef,
@@ -115,6 +125,19 @@ export class Workflows {
       tasks,
       onFailure,
       defaultPriority: req.defaultPriority,
+      concurrency: concurrencySpecs(
+        `workflow "${req.name}"`,
+        req.concurrencyArr.length > 0
+          ? req.concurrencyArr
+          : req.concurrency
+          ? [req.concurrency]
+          : [],
+      ),
+      sticky: req.sticky === undefined
+        ? undefined
+        : req.sticky === StickyStrategy.HARD
+        ? "HARD"
+        : "SOFT",
     };
     this.#workflows.set(req.name, version);
     this.#links.schedules.workflowPut(version);
@@ -160,6 +183,23 @@ export class Workflows {
       isDurable: t.isDurable,
       slotRequests,
       isOnFailure,
+      concurrency: concurrencySpecs(where, t.concurrency),
+      rateLimits: t.rateLimits.map((r) => {
+        if (r.key === "" && !r.keyExpr) throw invalid(`${where}: a rate limit has no key`);
+        const units = r.units ?? 1;
+        if (units <= 0 && !r.unitsExpr) {
+          throw invalid(`${where}: rate limit "${r.key}" units must be positive, got ${units}`);
+        }
+        return {
+          key: r.key,
+          keyExpr: r.keyExpr,
+          units,
+          unitsExpr: r.unitsExpr,
+          limitExpr: r.limitValuesExpr,
+          windowMs: WINDOW_MS[r.duration ?? 1] ?? WINDOW_MS[1],
+        };
+      }),
+      desiredLabels: desiredLabels(t.workerLabels),
     };
   }
 
@@ -235,4 +275,43 @@ function actionName(action: Action): ConditionAction {
     default:
       return "CREATE";
   }
+}
+
+function concurrencySpecs(where: string, list: Concurrency[]): ConcurrencySpec[] {
+  return list.map((c, i) => {
+    if (c.expression === "") throw invalid(`${where}: concurrency expression is required`);
+    const strategy = c.limitStrategy ?? ConcurrencyLimitStrategy.CANCEL_IN_PROGRESS;
+    const name = strategy === ConcurrencyLimitStrategy.GROUP_ROUND_ROBIN
+      ? "GROUP_ROUND_ROBIN"
+      : strategy === ConcurrencyLimitStrategy.CANCEL_NEWEST
+      ? "CANCEL_NEWEST"
+      : strategy === ConcurrencyLimitStrategy.CANCEL_IN_PROGRESS
+      ? "CANCEL_IN_PROGRESS"
+      : undefined;
+    if (!name) {
+      throw invalid(
+        `${where}: concurrency strategy ${
+          ConcurrencyLimitStrategy[strategy]
+        } is no longer supported`,
+      );
+    }
+    return {
+      id: `${where}#${i}`,
+      expression: c.expression,
+      maxRuns: c.maxRuns ?? 1,
+      strategy: name,
+    };
+  });
+}
+
+/** Desired labels (of a task, or of a trigger) with the engine's defaults applied. */
+export function desiredLabels(labels: { [key: string]: DesiredWorkerLabels }): DesiredLabel[] {
+  return Object.entries(labels).map(([key, l]) => ({
+    key,
+    strValue: l.strValue,
+    intValue: l.intValue,
+    required: l.required ?? false,
+    comparator: WorkerLabelComparator[l.comparator ?? WorkerLabelComparator.EQUAL],
+    weight: l.weight ?? 100,
+  }));
 }

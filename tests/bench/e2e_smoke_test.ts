@@ -30,6 +30,7 @@ Deno.test("bench/e2e.ts --smoke prints the table and, last, a JSON line with eve
       "unary_200kb_ms node",
       "bytes_per_wait",
       "virtual_day_ms",
+      "schedule_10k_keys_tasks_per_s",
     ]
   ) {
     assert.ok(lines.some((l) => l.startsWith(metric)), `no table row for ${metric}:\n${stdout}`);
@@ -44,6 +45,7 @@ Deno.test("bench/e2e.ts --smoke prints the table and, last, a JSON line with eve
     "log_lines_per_s",
     "bytes_per_wait",
     "virtual_day_ms",
+    "schedule_10k_keys_tasks_per_s",
   ]);
   assert.deepEqual(Object.keys(result.tasks_per_s), ["ours", "ours_node", "official"]);
   assert.deepEqual(Object.keys(result.wake_ms), ["p50", "p99"]);
@@ -62,6 +64,7 @@ Deno.test("bench/e2e.ts --smoke prints the table and, last, a JSON line with eve
     result.log_lines_per_s.ours,
     result.bytes_per_wait,
     result.virtual_day_ms,
+    result.schedule_10k_keys_tasks_per_s,
   ];
   for (const value of ours) assert.ok(typeof value === "number" && value > 0, stdout);
   // The official SDK's numbers are numbers, or null with a note saying why.

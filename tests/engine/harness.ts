@@ -49,7 +49,12 @@ export interface ScenarioContext {
   startWorker(
     // deno-lint-ignore no-explicit-any
     workflows: Workflow<any>[],
-    options?: { client?: HatchetClient; slots?: number; warmUp?: boolean },
+    options?: {
+      client?: HatchetClient;
+      slots?: number;
+      warmUp?: boolean;
+      labels?: Record<string, string | number>;
+    },
   ): Promise<Worker>;
   /** A client of the same engine on the same stack with other options (a namespace); closed at the end. */
   createClient(options: { namespace?: string }): HatchetClient;
@@ -182,6 +187,7 @@ async function runScenario(
           name: `conformance-${slug}-${stack}`,
           workflows: warmUp ? [warmUp, ...workflows] : workflows,
           slots: workerOptions?.slots,
+          labels: workerOptions?.labels,
           drainTimeout: "2s",
           logger: {
             warn: (message) => result.workerLog.push(`warn: ${message}`),

@@ -25,6 +25,7 @@ import {
   within,
 } from "./harness.ts";
 import { runsScenarios } from "./runs_scenarios.ts";
+import { flowScenarios } from "./flow_scenarios.ts";
 
 /** Triggers and waits for the result under the scenario's signal. */
 async function runToEnd(
@@ -706,5 +707,6 @@ export const scenarios: readonly Scenario[] = [
   bigPayloads,
   fiftyConcurrent,
   ...runsScenarios,
+  ...flowScenarios,
   engineRestart,
 ];
