@@ -46,9 +46,7 @@ function parseArgs(args: string[]): Args {
       const value = args[++i];
       if (value !== "typescript" && value !== "python") {
         throw new TypeError(
-          `Invalid --sdk: expected "typescript" or "python", received ${
-            JSON.stringify(value)
-          }`,
+          `Invalid --sdk: expected "typescript" or "python", received ${JSON.stringify(value)}`,
         );
       }
       sdks = [value];
@@ -58,9 +56,7 @@ function parseArgs(args: string[]): Args {
       const value = args[++i];
       if (value !== "official" && value !== "engine") {
         throw new TypeError(
-          `Invalid --trigger: expected "official" or "engine", received ${
-            JSON.stringify(value)
-          }`,
+          `Invalid --trigger: expected "official" or "engine", received ${JSON.stringify(value)}`,
         );
       }
       trigger = value;
@@ -87,9 +83,7 @@ async function exec(cmd: string, args: string[], cwd?: string): Promise<void> {
     const text = new TextDecoder().decode(out.stderr) +
       new TextDecoder().decode(out.stdout);
     throw new Error(
-      `${cmd} ${args.join(" ")} failed (exit ${out.code}):\n${
-        text.slice(-4000)
-      }`,
+      `${cmd} ${args.join(" ")} failed (exit ${out.code}):\n${text.slice(-4000)}`,
     );
   }
 }
@@ -104,8 +98,7 @@ async function exists(path: string): Promise<boolean> {
 }
 
 async function ensureTypeScriptSdk(): Promise<void> {
-  const manifest =
-    `${HERE}node_modules/@hatchet-dev/typescript-sdk/package.json`;
+  const manifest = `${HERE}node_modules/@hatchet-dev/typescript-sdk/package.json`;
   if (await exists(manifest)) {
     const { version } = JSON.parse(await Deno.readTextFile(manifest));
     if (version === TS_SDK_VERSION) return;
@@ -129,9 +122,7 @@ async function ensurePythonSdk(): Promise<string> {
       new TextEncoder().encode(requirements),
     ),
   );
-  const tag = [...digest.slice(0, 6)].map((b) =>
-    b.toString(16).padStart(2, "0")
-  ).join("");
+  const tag = [...digest.slice(0, 6)].map((b) => b.toString(16).padStart(2, "0")).join("");
   const tmp = Deno.env.get("TMPDIR") ?? "/tmp";
   const venv = Deno.env.get("HATCHET_OFFICIAL_VENV") ??
     `${tmp}/hatchet-deno-official-${tag}`;
@@ -382,9 +373,7 @@ class Harness {
   runsWith(task: string): string[] {
     return [
       ...new Set(
-        this.engine.taskRuns().filter((t) => t.taskName === task).map((t) =>
-          t.workflowRunId
-        ),
+        this.engine.taskRuns().filter((t) => t.taskName === task).map((t) => t.workflowRunId),
       ),
     ];
   }
@@ -456,10 +445,7 @@ const SCENARIOS: Scenario[] = [
       assert.equal(chatty.status, "COMPLETED", chatty.error);
       // The SDKs send logs and chunks in the background: they may land after the task's result.
       const logs = () => h.engine.logs(chatty.id).map((l) => l.message);
-      const chunks = () =>
-        h.engine.streamEvents(chatty.id).map((b) =>
-          new TextDecoder().decode(b)
-        );
+      const chunks = () => h.engine.streamEvents(chatty.id).map((b) => new TextDecoder().decode(b));
       await h.until(
         "2 log lines and 2 chunks",
         () => logs().length >= 2 && chunks().length >= 2,
@@ -712,10 +698,7 @@ const SCENARIOS: Scenario[] = [
       chunks.catch(() => {}); // awaited below; a failure before then must not go unhandled
       await h.until(
         "the stream subscription",
-        () =>
-          h.engine.rpcLog().some((e) =>
-            e.method === "SubscribeToWorkflowEvents"
-          ),
+        () => h.engine.rpcLog().some((e) => e.method === "SubscribeToWorkflowEvents"),
       );
       await h.worker.send("open", { gate: "stream" });
       const answer = await chunks;
@@ -764,9 +747,7 @@ async function runSdk(
   // The token names the REST address (server_url); the Python SDK takes the gRPC address only
   // from HATCHET_CLIENT_HOST_PORT. Settings from the calling shell must not point elsewhere.
   const inherited = Object.entries(Deno.env.toObject())
-    .filter(([name]) =>
-      !name.startsWith("HATCHET_") && !name.startsWith("OTEL_")
-    );
+    .filter(([name]) => !name.startsWith("HATCHET_") && !name.startsWith("OTEL_"));
   const env = {
     ...Object.fromEntries(inherited),
     HATCHET_CLIENT_TOKEN: listener.token,
@@ -823,9 +804,7 @@ async function runSdk(
           for (const entry of engine.rpcLog().slice(-20)) {
             const error = entry.error ? ` -> ${entry.error}` : "";
             console.log(
-              `      > ${entry.method} ${
-                JSON.stringify(entry.summary ?? {})
-              }${error}`,
+              `      > ${entry.method} ${JSON.stringify(entry.summary ?? {})}${error}`,
             );
           }
         }
