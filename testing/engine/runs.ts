@@ -33,7 +33,6 @@ import type { Queue } from "./queue.ts";
 import type { Records } from "./records.ts";
 import type { Subscriptions } from "./subscriptions.ts";
 import type {
-  DesiredLabel,
   EngineState,
   RunInfo,
   TaskRun,
