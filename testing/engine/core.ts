@@ -86,7 +86,7 @@ export class EngineCore {
     // built in does not matter.
     const rooms = {} as Rooms;
     rooms.records = new Records(state, rooms);
-    rooms.workflows = new Workflows(state);
+    rooms.workflows = new Workflows(state, rooms);
     rooms.workers = new Workers(state, rooms);
     rooms.queue = new Queue(state, rooms);
     rooms.runs = new Runs(state, rooms);

@@ -18,8 +18,9 @@ import {
   WorkerLabelComparator,
 } from "../../transport/services.ts";
 import { isUuid, parseGoDuration } from "../_validate.ts";
-import { invalid } from "./errors.ts";
-import { WINDOW_MS } from "./flow_control.ts";
+import { internal, invalid } from "./errors.ts";
+import { type FlowControl, WINDOW_MS } from "./flow_control.ts";
+import type { Records } from "./records.ts";
 import type {
   ConcurrencySpec,
   ConditionAction,
@@ -33,13 +34,21 @@ import type {
 const DEFAULT_TIMEOUT = "5m";
 const DEFAULT_SCHEDULE_TIMEOUT = "5m";
 
+/** What the workflows room uses of the other rooms. */
+export interface WorkflowsLinks {
+  readonly flowControl: Pick<FlowControl, "hasRateLimit">;
+  readonly records: Pick<Records, "note">;
+}
+
 /** Registered workflow versions. */
 export class Workflows {
   #state: EngineState;
+  #links: WorkflowsLinks;
   #workflows = new Map<string, WorkflowVersion>();
 
-  constructor(state: EngineState) {
+  constructor(state: EngineState, links: WorkflowsLinks) {
     this.#state = state;
+    this.#links = links;
   }
 
   /** The newest version of the workflow named `name`. */
@@ -88,6 +97,19 @@ export class Workflows {
       req.defaultPriority !== undefined && (req.defaultPriority < 1 || req.defaultPriority > 3)
     ) {
       throw invalid(`default_priority must be between 1 and 3, got ${req.defaultPriority}`);
+    }
+    // A task's static rate limit references the limit's row: a key nobody put fails the insert,
+    // and the engine answers INTERNAL.
+    for (const t of onFailure ? [...tasks, onFailure] : tasks) {
+      for (const rl of t.rateLimits) {
+        if (rl.keyExpr || rl.limitExpr || rl.unitsExpr) continue;
+        if (this.#links.flowControl.hasRateLimit(rl.key)) continue;
+        this.#links.records.note(
+          `PutWorkflow "${req.name}": task "${t.readableId}" names rate limit "${rl.key}", ` +
+            `which was never put (PutRateLimit): INTERNAL`,
+        );
+        throw internal();
+      }
     }
     const previous = this.#workflows.get(req.name);
     const version: WorkflowVersion = {

@@ -364,15 +364,31 @@ Deno.test("MockEngine: a static rate limit consumes units and refills per window
   assert.deepEqual(status(), ["COMPLETED", "COMPLETED", "COMPLETED"]);
 });
 
-Deno.test("MockEngine: a task naming a rate limit nobody put waits until it is put", async () => {
+Deno.test("MockEngine: PutWorkflow fails with INTERNAL when a task names a static rate limit nobody put", async () => {
   await using engine = new MockEngine();
-  const wf = task({ name: "waits", rateLimits: [{ key: "later" }], fn: () => ({}) });
-  await using _w = await start(engine, [wf]);
-  const run = await engine.client.runs.trigger(wf, {});
-  await engine.advance("1m");
-  assert.equal(engine.taskRuns(run.id)[0].status, "QUEUED");
+  const wf = task({ name: "needs-limit", rateLimits: [{ key: "later" }], fn: () => ({}) });
+  const early = createWorker(engine.client, {
+    name: "early",
+    workflows: [wf],
+    logger: quiet,
+    handleSignals: false,
+    startTimeout: "1s",
+  });
+  await assert.rejects(early.start(), {
+    message:
+      /last error: \/v1\.AdminService\/PutWorkflow failed with internal: An internal error occurred\./,
+  });
+  await early.stop();
+  assert.ok(
+    engine.engineLog().includes(
+      'PutWorkflow "needs-limit": task "needs-limit" names rate limit "later", which was never put (PutRateLimit): INTERNAL',
+    ),
+    engine.engineLog().join("\n"),
+  );
+  // Put first, as the engine needs: the same declaration registers and runs.
   await engine.client.rateLimits.put("later", 1, "second");
-  assert.equal((await run.result()).status, "COMPLETED");
+  await using _w = await start(engine, [wf]);
+  assert.equal((await (await engine.client.runs.trigger(wf, {})).result()).status, "COMPLETED");
 });
 
 Deno.test("MockEngine: dynamic rate limits are per key value", async () => {
