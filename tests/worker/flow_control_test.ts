@@ -494,6 +494,31 @@ Deno.test("MockEngine: hard sticky waits for its worker even when another one is
   assert.deepEqual((await run.result()).outputs.b, { worker: w1.id });
 });
 
+Deno.test("MockEngine: slotCost holds that many slot units; defaultPriority applies when the trigger names none", async () => {
+  await using engine = new MockEngine();
+  const gates = [Promise.withResolvers<void>(), Promise.withResolvers<void>()];
+  const wf = workflow<{ n: number }>({ name: "heavy", defaultPriority: 3 });
+  wf.task({
+    name: "t",
+    slotCost: 2,
+    fn: async (input, ctx) => {
+      await gates[input.n].promise;
+      return { priority: ctx.priority ?? null };
+    },
+  });
+  await using _w = await start(engine, [wf], { slots: 3 });
+  const a = await engine.client.runs.trigger(wf, { n: 0 });
+  const b = await engine.client.runs.trigger(wf, { n: 1 }, { priority: 1 });
+  await engine.settle();
+  // Two units of three are held: the second run waits for them.
+  assert.deepEqual(engine.taskRuns().map((t) => t.status), ["RUNNING", "QUEUED"]);
+  assert.deepEqual(engine.workers()[0].usedSlots, { default: 2 });
+  gates[0].resolve();
+  gates[1].resolve();
+  assert.deepEqual((await a.result()).outputs.t, { priority: 3 });
+  assert.deepEqual((await b.result()).outputs.t, { priority: 1 });
+});
+
 Deno.test("Workflow.onSuccess() runs after every task completed, and not when one failed", async () => {
   await using engine = new MockEngine();
   const wf = workflow<{ fail: boolean }>({ name: "with-success" });
