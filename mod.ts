@@ -27,16 +27,24 @@
  */
 
 export {
+  type BulkPushItem,
+  type BulkTriggerItem,
   createClient,
   type EventsClient,
   type HatchetClient,
   type PushOptions,
   type RateLimitsClient,
+  type RunEvent,
+  type RunFilter,
   type RunRef,
   type RunResult,
   type RunsClient,
+  type ScheduledRun,
+  type StreamChunk,
   type TriggerOptions,
+  type WorkflowRef,
 } from "./worker/client.ts";
+export { type ChildOptions, type ChildSpawn, type CronSchedule, parseCron } from "./runs/mod.ts";
 export {
   type ClientConfig,
   type ClientOptions,

@@ -8,8 +8,9 @@
 // same gRPC: length-prefixed protobuf messages, the status in trailers, and an error before any
 // message as a Trailers-Only response (status in the headers), as grpc-go answers.
 // Requests compressed with gzip or deflate are read (grpc-js clients such as the official SDK
-// send gzip); responses go out uncompressed. Not served: other protocols than gRPC (answered
-// 415) and server-side deadlines (clients keep their own).
+// send gzip); responses go out uncompressed. A method not served is answered UNIMPLEMENTED once
+// its request was read. Not served: other protocols than gRPC (answered 415) and server-side
+// deadlines (clients keep their own).
 
 import * as http2 from "node:http2";
 import type { AddressInfo } from "node:net";
@@ -113,9 +114,14 @@ export async function startListener(
     socket.once("close", () => sockets.delete(socket));
   });
   await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
+    server.once("error", (err: Error & { code?: string }) => {
+      reject(
+        err.code === "EADDRINUSE" ? new Error(`127.0.0.1:${port} is already in use`) : err,
+      );
+    });
     server.listen(port, "127.0.0.1", () => {
-      server.off("error", reject);
+      server.removeAllListeners("error");
+      server.on("error", () => {});
       resolve();
     });
   });
@@ -162,7 +168,22 @@ function serveCall(
   const route = table.get(path);
   const response = new ResponseWriter(stream);
   if (route === undefined) {
-    response.fail(new ConnectError(`${path} is not implemented`, Code.Unimplemented));
+    // Answered once the request is read (its end, or a first whole message of a stream the
+    // client keeps open), as grpc-go does: an answer that overtakes the request's body made
+    // grpc-python report INTERNAL instead of UNIMPLEMENTED.
+    const unimplemented = new ConnectError(`${path} is not implemented`, Code.Unimplemented);
+    const reader = new EnvelopeSplitter();
+    let answered = false;
+    const answer = () => {
+      if (answered) return;
+      answered = true;
+      response.fail(unimplemented);
+    };
+    stream.on("data", (chunk: Uint8Array) => {
+      reader.push(chunk);
+      if (reader.next() !== undefined) answer();
+    });
+    stream.once("end", answer);
     return;
   }
   const requestHeader = {

@@ -8,6 +8,7 @@ import type { RpcCode } from "../transport/ports.ts";
 import {
   AdminService,
   type AssignedAction,
+  BulkTriggerWorkflowResponseSchema,
   CancelTasksResponseSchema,
   Dispatcher,
   type DurableEvent,
@@ -22,10 +23,16 @@ import {
   RegisterDurableEventResponseSchema,
   ReleaseSlotResponseSchema,
   StepActionEventType,
+  type SubscribeToWorkflowEventsRequest,
+  type SubscribeToWorkflowRunsRequest,
+  type TriggerWorkflowRequest,
+  TriggerWorkflowResponseSchema,
   TriggerWorkflowRunResponseSchema,
   UpsertWorkerLabelsResponseSchema,
   V1Dispatcher,
   WorkerUnsubscribeResponseSchema,
+  type WorkflowEvent,
+  type WorkflowRunEvent,
   WorkflowService,
 } from "../transport/services.ts";
 import type { EngineCore } from "./_engine.ts";
@@ -93,16 +100,17 @@ export function connectCode(code: RpcCode): Code {
   return c;
 }
 
-/** State the handlers share with `MockEngine`: token, log, faults. */
+/** State the handlers share with `MockEngine`: tokens, log, faults. */
 export class ServiceState {
   readonly core: EngineCore;
-  readonly token: string;
+  /** Every token the engine issued: the engine's own and one per listener. */
+  readonly tokens: Set<string>;
   readonly log: RpcLogEntry[] = [];
   readonly faults = new Map<string, { code: RpcCode; remaining: number }[]>();
 
   constructor(core: EngineCore, token: string) {
     this.core = core;
-    this.token = token;
+    this.tokens = new Set([token]);
   }
 
   /** Records the call and throws when it must fail: closed engine, bad token, injected fault. */
@@ -115,7 +123,7 @@ export class ServiceState {
       if (this.core.closed) throw new ConnectError("mock engine is closed", Code.Unavailable);
       const header = ctx.requestHeader.get("authorization") ?? "";
       const match = /^bearer\s+(\S+)\s*$/i.exec(header);
-      if (!match || match[1] !== this.token) {
+      if (!match || !this.tokens.has(match[1])) {
         throw new ConnectError("invalid auth token", Code.Unauthenticated);
       }
       const queue = this.faults.get(method);
@@ -214,6 +222,8 @@ export class ServiceState {
           core.releaseSlot(req.taskRunExternalId);
           return create(ReleaseSlotResponseSchema, {});
         }),
+      subscribeToWorkflowRuns: (requests, ctx) => this.#subscribeRuns(requests, ctx),
+      subscribeToWorkflowEvents: (req, ctx) => this.#subscribeEvents(req, ctx),
       upsertWorkerLabels: (req, ctx) =>
         this.unary("UpsertWorkerLabels", ctx, { workerId: req.workerId }, () => {
           core.upsertWorkerLabels(req);
@@ -263,6 +273,40 @@ export class ServiceState {
         }),
       listenForDurableEvent: (requests, ctx) => this.#listenDurable(requests, ctx),
     });
+    router.service(WorkflowService, {
+      triggerWorkflow: (req, ctx) =>
+        this.unary(
+          "TriggerWorkflow",
+          ctx,
+          triggerSummary(req),
+          () =>
+            create(TriggerWorkflowResponseSchema, {
+              workflowRunId: core.triggerWorkflow(req),
+            }),
+        ),
+      bulkTriggerWorkflow: (req, ctx) =>
+        this.unary(
+          "BulkTriggerWorkflow",
+          ctx,
+          { count: req.workflows.length },
+          () =>
+            create(BulkTriggerWorkflowResponseSchema, {
+              workflowRunIds: core.bulkTriggerWorkflow(req),
+            }),
+        ),
+      scheduleWorkflow: (req, ctx) =>
+        this.unary(
+          "ScheduleWorkflow",
+          ctx,
+          { name: req.name, schedules: req.schedules.length },
+          () => core.scheduleWorkflow(req),
+        ),
+      putRateLimit: (req, ctx) =>
+        this.unary("PutRateLimit", ctx, { key: req.key, limit: req.limit }, () => {
+          core.putRateLimit(req.key, req.limit, req.duration);
+          return create(PutRateLimitResponseSchema, {});
+        }),
+    });
     router.service(AdminService, {
       putWorkflow: (req, ctx) =>
         this.unary("PutWorkflow", ctx, { name: req.name }, () => core.putWorkflow(req)),
@@ -283,6 +327,13 @@ export class ServiceState {
           { workflowRunId: req.externalId },
           () => core.getRunDetails(req.externalId),
         ),
+      replayTasks: (req, ctx) =>
+        this.unary(
+          "ReplayTasks",
+          ctx,
+          { externalIds: [...req.externalIds] },
+          () => core.replayTasks(req),
+        ),
       cancelTasks: (req, ctx) =>
         this.unary(
           "CancelTasks",
@@ -293,13 +344,6 @@ export class ServiceState {
               ? create(CancelTasksResponseSchema, {})
               : core.cancelTasks(req),
         ),
-    });
-    router.service(WorkflowService, {
-      putRateLimit: (req, ctx) =>
-        this.unary("PutRateLimit", ctx, { key: req.key, limit: req.limit }, () => {
-          core.putRateLimit(req.key, req.limit, req.duration);
-          return create(PutRateLimitResponseSchema, {});
-        }),
     });
   }
 
@@ -325,6 +369,70 @@ export class ServiceState {
     return (async function* () {
       try {
         yield* stream.queue.drain(ctx.signal);
+      } finally {
+        close();
+      }
+    })();
+  }
+
+  #subscribeRuns(
+    requests: AsyncIterable<SubscribeToWorkflowRunsRequest>,
+    ctx: CallContext,
+  ): AsyncIterable<WorkflowRunEvent> {
+    this.begin("SubscribeToWorkflowRuns", ctx);
+    const core = this.core;
+    const stream = core.openRunsStream();
+    void (async () => {
+      try {
+        for await (const req of requests) {
+          this.log.push({
+            method: "SubscribeToWorkflowRuns",
+            summary: { workflowRunId: req.workflowRunId },
+          });
+          core.subscribeRun(stream, req.workflowRunId);
+        }
+      } catch {
+        // The client went away: the signal below closes the stream.
+      }
+    })();
+    const close = onceClosed(ctx.signal, () => core.closeRunsStream(stream));
+    return (async function* () {
+      try {
+        yield* stream.queue.drain(ctx.signal);
+      } finally {
+        close();
+      }
+    })();
+  }
+
+  #subscribeEvents(
+    req: SubscribeToWorkflowEventsRequest,
+    ctx: CallContext,
+  ): AsyncIterable<WorkflowEvent> {
+    const entry = this.begin("SubscribeToWorkflowEvents", ctx, {
+      workflowRunId: req.workflowRunId ?? "",
+    });
+    const core = this.core;
+    const runId = req.workflowRunId;
+    let queue: ReturnType<typeof core.openEventStream>;
+    try {
+      if (runId === undefined) {
+        throw new ConnectError(
+          req.additionalMetaKey !== undefined
+            ? "subscriptions by additional metadata are not served by the mock engine"
+            : "either workflow run id or additional meta key-value must be provided",
+          req.additionalMetaKey !== undefined ? Code.Unimplemented : Code.InvalidArgument,
+        );
+      }
+      queue = core.openEventStream(runId);
+    } catch (err) {
+      this.fail(entry, err);
+      throw err;
+    }
+    const close = onceClosed(ctx.signal, () => core.closeEventStream(runId, queue));
+    return (async function* () {
+      try {
+        yield* queue.drain(ctx.signal);
       } finally {
         close();
       }
@@ -380,4 +488,14 @@ function onceClosed(signal: AbortSignal, close: () => void): () => void {
   if (signal.aborted) run();
   else signal.addEventListener("abort", run, { once: true });
   return run;
+}
+
+function triggerSummary(req: TriggerWorkflowRequest): RpcLogEntry["summary"] {
+  const summary: NonNullable<RpcLogEntry["summary"]> = { name: req.name };
+  if (req.parentTaskRunExternalId !== undefined) {
+    summary.parentTaskRunId = req.parentTaskRunExternalId;
+  }
+  if (req.childIndex !== undefined) summary.childIndex = req.childIndex;
+  if (req.childKey !== undefined) summary.childKey = req.childKey;
+  return summary;
 }

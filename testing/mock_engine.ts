@@ -5,8 +5,15 @@ import { authInterceptor } from "../transport/grpc_transport.ts";
 import type { RpcCode } from "../transport/ports.ts";
 import type { DurationInput, JsonObject } from "../transport/types.ts";
 import { createClientFromTransport, type HatchetClient } from "../worker/client.ts";
-import { EngineCore, type TaskRunInfo, type TaskStatus, type WorkerInfo } from "./_engine.ts";
+import {
+  EngineCore,
+  type RunInfo,
+  type TaskRunInfo,
+  type TaskStatus,
+  type WorkerInfo,
+} from "./_engine.ts";
 import { startListener } from "./_listener.ts";
+import { type RestBackend, startRest } from "./_rest.ts";
 import { createMemoryTransport } from "./_memory_transport.ts";
 import {
   createPushEndpoint,
@@ -19,12 +26,16 @@ import { connectCode, type RpcLogEntry, ServiceState } from "./_services.ts";
 import { testCertificates } from "./_tls.ts";
 import { makeToken } from "./_token.ts";
 import { ConnectError } from "@connectrpc/connect";
+import { create } from "@bufbuild/protobuf";
+import { CancelTasksRequestSchema } from "../transport/services.ts";
 
+export type { RunTrigger } from "./_engine.ts";
 export type {
   PushDelivery,
   PushEndpoint,
   PushEndpointOptions,
   RpcLogEntry,
+  RunInfo,
   TaskRunInfo,
   TaskStatus,
   WorkerInfo,
@@ -90,8 +101,10 @@ export interface MockEngineOptions {
  * ```
  */
 export interface ListenOptions {
-  /** TCP port on 127.0.0.1; default 0 (a free port). */
+  /** TCP port of the gRPC listener on 127.0.0.1; default 0 (a free port). */
   port?: number;
+  /** TCP port of the REST API (HTTP/1.1) on 127.0.0.1; default 0 (a free port). */
+  restPort?: number;
   /** Serve TLS with a throwaway CA (see `caPem`); default plaintext HTTP/2 (h2c). */
   tls?: boolean;
 }
@@ -120,9 +133,19 @@ export interface ListenOptions {
 export interface EngineListener extends AsyncDisposable {
   /** `127.0.0.1:<port>`, for `createClient({ hostPort })`. */
   readonly hostPort: string;
+  /**
+   * `http://127.0.0.1:<port>`: the REST endpoints official SDKs call (cancel, replay, run
+   * details and status, schedule, worker pause); every other path answers 501.
+   */
+  readonly restUrl: string;
+  /**
+   * A token for this listener: `grpc_broadcast_address` is `hostPort` and `server_url` is
+   * `restUrl`, so an SDK given only this token finds both. The engine accepts it.
+   */
+  readonly token: string;
   /** With `tls: true`, the PEM of the CA that signed the server certificate, for `tlsRootCa`. */
   readonly caPem?: string;
-  /** Sends GOAWAY on every session, cancels open streams and frees the port. */
+  /** Sends GOAWAY on every session, cancels open streams, stops REST and frees the ports. */
   close(): Promise<void>;
 }
 
@@ -219,8 +242,10 @@ export interface EngineFaults {
  * await using worker = createWorker(engine.client, { name: "w", workflows: [wf] });
  * await worker.start();
  * await (await engine.client.runs.trigger(wf, {})).result();
- * // Heartbeats and result polls depend on timing; leave them out to compare the log whole.
- * const options: RpcLogOptions = { omit: ["Heartbeat", "GetRunDetails"] };
+ * // Heartbeats and the client's result calls depend on timing; leave them out to compare.
+ * const options: RpcLogOptions = {
+ *   omit: ["Heartbeat", "GetRunDetails", "SubscribeToWorkflowRuns"],
+ * };
  * assert.deepEqual(engine.rpcLog(options).map((e) => e.method), [
  *   "GetVersion",
  *   "PutWorkflow",
@@ -238,6 +263,15 @@ export interface RpcLogOptions {
 }
 
 const DEFAULT_START = Date.UTC(2026, 0, 1);
+
+/** How a REST call's HTTP error status reads in the RPC log. */
+const HTTP_ERRORS: Record<number, RpcCode> = {
+  400: "invalid_argument",
+  401: "unauthenticated",
+  403: "permission_denied",
+  404: "not_found",
+  501: "unimplemented",
+};
 const ACK_TURNS = 8;
 
 /**
@@ -260,8 +294,7 @@ const ACK_TURNS = 8;
  * ```
  */
 export class MockEngine implements AsyncDisposable {
-  /** A JWT this engine accepts (claims `sub`, `grpc_broadcast_address`, `server_url`). */
-  readonly token: string;
+  #token: string;
   /** The tenant id (`sub` of the token). */
   readonly tenantId: string;
   /** Fault injection: make the next calls of an RPC fail. */
@@ -272,6 +305,7 @@ export class MockEngine implements AsyncDisposable {
   #namespace: string | undefined;
   #client: HatchetClient | undefined;
   #listeners = new Set<EngineListener>();
+  #issuedAtMs: number;
   #pushEndpoints = new Set<PushEndpointControl>();
   #advancing: Promise<void> = Promise.resolve();
   #closing: Promise<void> | undefined;
@@ -299,12 +333,15 @@ export class MockEngine implements AsyncDisposable {
       tenantId: this.tenantId,
       triggerDelayMs: options?.triggerDelay === undefined ? 0 : parseDuration(options.triggerDelay),
     });
-    this.token = makeToken({
+    this.#issuedAtMs = clock === "virtual" ? startMs : Date.now();
+    // Nothing listens until listen(): the addresses name port 0 on loopback, which no
+    // connection reaches, rather than a real engine's defaults.
+    this.#token = makeToken({
       sub: this.tenantId,
-      grpc_broadcast_address: "127.0.0.1:7070",
-      server_url: "http://localhost:8080",
-    }, clock === "virtual" ? startMs : Date.now());
-    this.#services = new ServiceState(this.#core, this.token);
+      grpc_broadcast_address: "127.0.0.1:0",
+      server_url: "http://127.0.0.1:0",
+    }, this.#issuedAtMs);
+    this.#services = new ServiceState(this.#core, this.#token);
     this.#namespace = options?.namespace;
     const faults = this.#services.faults;
     this.faults = {
@@ -324,13 +361,26 @@ export class MockEngine implements AsyncDisposable {
   }
 
   /**
+   * A JWT this engine accepts (claims `sub`, `grpc_broadcast_address`, `server_url`). Once
+   * {@link MockEngine.listen} was called, the token of the first open listener, whose addresses
+   * name that listener's gRPC and REST ports; before, one whose addresses reach nothing. The
+   * engine accepts every token it handed out.
+   *
+   * @returns The token.
+   */
+  get token(): string {
+    const [first] = this.#listeners;
+    return first?.token ?? this.#token;
+  }
+
+  /**
    * A client connected to this engine in memory (no network), created on first use. Closing
    * the engine closes it.
    */
   get client(): HatchetClient {
     if (!this.#client) {
       const config = resolveConfig({
-        token: this.token,
+        token: this.#token,
         hostPort: "127.0.0.1:7070",
         tls: "none",
         namespace: this.#namespace,
@@ -352,7 +402,7 @@ export class MockEngine implements AsyncDisposable {
    * @ignore
    */
   transport(options?: { token?: string }): Transport {
-    const token = options?.token ?? this.token;
+    const token = options?.token ?? this.#token;
     return createMemoryTransport(
       (router) => this.#services.routes(router),
       token === "" ? [] : [authInterceptor(token)],
@@ -383,20 +433,68 @@ export class MockEngine implements AsyncDisposable {
       options?.port ?? 0,
       certs ? { cert: certs.certPem, key: certs.keyPem } : undefined,
     );
+    let rest;
+    try {
+      rest = await startRest(this.#restBackend(), options?.restPort ?? 0);
+    } catch (err) {
+      await running.close();
+      throw err;
+    }
+    const token = makeToken({
+      sub: this.tenantId,
+      grpc_broadcast_address: running.hostPort,
+      server_url: rest.url,
+    }, this.#issuedAtMs);
+    this.#services.tokens.add(token);
     const listeners = this.#listeners;
     const listener: EngineListener = {
       hostPort: running.hostPort,
+      restUrl: rest.url,
+      token,
       ...(certs ? { caPem: certs.caPem } : {}),
       async close() {
         listeners.delete(listener);
-        await running.close();
+        await Promise.all([running.close(), rest.close()]);
       },
       [Symbol.asyncDispose]() {
         return this.close();
       },
     };
+    // The token is a credential: what logs and JSON show of the listener leaves it out.
+    const shown = () => ({ hostPort: running.hostPort, restUrl: rest.url, token: "[redacted]" });
+    Object.defineProperties(listener, {
+      toJSON: { value: shown },
+      [Symbol.for("Deno.customInspect")]: {
+        value: (inspect: (value: unknown, options?: unknown) => string, options?: unknown) =>
+          `EngineListener ${inspect(shown(), options)}`,
+      },
+    });
     listeners.add(listener);
     return listener;
+  }
+
+  #restBackend(): RestBackend {
+    const core = this.#core;
+    const services = this.#services;
+    return {
+      tenantId: this.tenantId,
+      acceptsToken: (token) => services.tokens.has(token),
+      now: () => core.clock.now(),
+      run: (id) => core.restRun(id),
+      cancel: (ids) =>
+        core.cancelTasks(create(CancelTasksRequestSchema, { externalIds: ids })).cancelledTasks,
+      replay: (ids) => core.replay(ids),
+      schedule: (name, request) => core.scheduleRun(name, request),
+      setWorkerPaused: (id, paused) => core.setWorkerPaused(id, paused),
+      record: (method, summary, status) => {
+        const entry: RpcLogEntry = { method };
+        if (Object.keys(summary).length > 0) entry.summary = summary;
+        const error = HTTP_ERRORS[status];
+        if (status >= 400) entry.error = error ?? "unknown";
+        services.log.push(entry);
+        core.activity++;
+      },
+    };
   }
 
   /**
@@ -635,6 +733,41 @@ export class MockEngine implements AsyncDisposable {
    */
   workflowRuns(): string[] {
     return this.#core.workflowRunIds();
+  }
+
+  /**
+   * Workflow runs in creation order, with what created them and, for children, their parent
+   * task run, index and key.
+   *
+   * @returns One entry per run.
+   * @example
+   * ```ts
+   * import { createWorker, workflow } from "@hatchet-deno/sdk";
+   * import { MockEngine } from "@hatchet-deno/sdk/testing";
+   * import assert from "node:assert/strict";
+   *
+   * const wf = workflow({ name: "nightly", onCrons: ["0 2 * * *"] });
+   * wf.task({ name: "backup", fn: () => ({}) });
+   * await using engine = new MockEngine({ start: new Date("2026-01-01T00:00:00Z") });
+   * await using worker = createWorker(engine.client, { name: "w", workflows: [wf] });
+   * await worker.start();
+   * await engine.advance("3h");
+   * assert.deepEqual(engine.runs().map((r) => [r.triggeredBy, r.createdAt.toISOString()]), [
+   *   ["cron", "2026-01-01T02:00:00.000Z"],
+   * ]);
+   * ```
+   */
+  runs(): RunInfo[] {
+    return this.#core.runs();
+  }
+
+  /**
+   * Scheduled runs (`runs.schedule()`) that have not fired yet, by time.
+   *
+   * @returns One entry per pending schedule.
+   */
+  schedules(): { id: string; workflowName: string; triggerAt: Date }[] {
+    return this.#core.schedules();
   }
 
   /**

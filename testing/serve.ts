@@ -1,14 +1,16 @@
 /**
  * A dev server for any Hatchet SDK: serves a {@link MockEngine} as real gRPC on 127.0.0.1 in
- * wall-clock time, prints the `HATCHET_CLIENT_*` settings that reach it, and logs every RPC it
- * serves in one line.
+ * wall-clock time, with the REST endpoints official SDKs call on a second port, prints the
+ * `HATCHET_CLIENT_*` settings that reach it, and logs every RPC and REST call in one line.
  *
- * From a checkout: `deno task mock-engine [--port 7077] [--tls]`. Once published:
- * `deno run -A jsr:@hatchet-deno/sdk/testing/serve [--port 7077] [--tls]`. Paste the printed
- * `export` lines into another shell and start a worker of any Hatchet SDK there. Ctrl-C stops it.
+ * From a checkout: `deno task mock-engine [--port 7077] [--rest-port 0] [--tls]`. Once
+ * published: `deno run -A jsr:@hatchet-deno/sdk/testing/serve [--port 7077] [--tls]`. Paste the
+ * printed `export` lines into another shell and start a worker of any Hatchet SDK there. Ctrl-C
+ * stops it.
  *
- * Only the gRPC services a worker uses are served (dispatcher, events, admin, durable events);
- * there is no REST API and no dashboard.
+ * The token names both ports (`grpc_broadcast_address`, `server_url`). Of the REST API only what
+ * official SDKs call in ordinary use is served (cancel, replay, run details and status, schedule,
+ * worker pause); every other path answers 501. There is no dashboard.
  *
  * @example
  * ```ts
@@ -29,6 +31,8 @@ import { type EngineListener, MockEngine, type RpcLogEntry } from "./mock_engine
 export interface ServeOptions {
   /** TCP port on 127.0.0.1; default 0 (a free port). The command line defaults to 7077. */
   port?: number;
+  /** TCP port of the REST API on 127.0.0.1; default 0 (a free port). */
+  restPort?: number;
   /**
    * Serve TLS with a throwaway CA, written to a temporary file that
    * `HATCHET_CLIENT_TLS_ROOT_CA_FILE` names; default plaintext HTTP/2 (h2c).
@@ -50,6 +54,8 @@ export interface DevServer extends AsyncDisposable {
   readonly engine: MockEngine;
   /** `127.0.0.1:<port>`. */
   readonly hostPort: string;
+  /** `http://127.0.0.1:<port>`: the REST API (also the token's `server_url`). */
+  readonly restUrl: string;
   /**
    * The `HATCHET_CLIENT_*` settings that reach this server: `HATCHET_CLIENT_TOKEN`,
    * `HATCHET_CLIENT_HOST_PORT`, `HATCHET_CLIENT_TLS_STRATEGY`, and with TLS
@@ -92,10 +98,13 @@ export interface DevServer extends AsyncDisposable {
  */
 export async function serve(options?: ServeOptions): Promise<DevServer> {
   const port = options?.port ?? 0;
-  if (!Number.isInteger(port) || port < 0 || port > 65535) {
-    throw new RangeError(
-      `Invalid port: expected an integer from 0 to 65535, received ${JSON.stringify(port)}`,
-    );
+  const restPort = options?.restPort ?? 0;
+  for (const [name, value] of [["port", port], ["restPort", restPort]] as const) {
+    if (!Number.isInteger(value) || value < 0 || value > 65535) {
+      throw new RangeError(
+        `Invalid ${name}: expected an integer from 0 to 65535, received ${JSON.stringify(value)}`,
+      );
+    }
   }
   const pollInterval = options?.pollInterval ?? 100;
   if (!(pollInterval > 0)) {
@@ -113,7 +122,7 @@ export async function serve(options?: ServeOptions): Promise<DevServer> {
   let listener: EngineListener;
   let caFile: string | undefined;
   try {
-    listener = await engine.listen({ port, tls: options?.tls ?? false });
+    listener = await engine.listen({ port, restPort, tls: options?.tls ?? false });
     if (listener.caPem !== undefined) {
       caFile = await Deno.makeTempFile({ prefix: "hatchet-mock-ca-", suffix: ".pem" });
       await Deno.writeTextFile(caFile, listener.caPem);
@@ -125,7 +134,7 @@ export async function serve(options?: ServeOptions): Promise<DevServer> {
   }
 
   const env: Record<string, string> = {
-    HATCHET_CLIENT_TOKEN: engine.token,
+    HATCHET_CLIENT_TOKEN: listener.token,
     HATCHET_CLIENT_HOST_PORT: listener.hostPort,
     HATCHET_CLIENT_TLS_STRATEGY: caFile === undefined ? "none" : "tls",
   };
@@ -134,7 +143,7 @@ export async function serve(options?: ServeOptions): Promise<DevServer> {
   write(
     `MockEngine serving gRPC on ${listener.hostPort} (${
       caFile === undefined ? "plaintext h2c" : "TLS"
-    }), wall-clock time. In another shell:`,
+    }) and REST on ${listener.restUrl}, wall-clock time. In another shell:`,
   );
   write("");
   for (const [name, value] of Object.entries(env)) write(`export ${name}=${value}`);
@@ -184,6 +193,7 @@ export async function serve(options?: ServeOptions): Promise<DevServer> {
   const server: DevServer = {
     engine,
     hostPort: listener.hostPort,
+    restUrl: listener.restUrl,
     env,
     closed,
     close,
@@ -210,24 +220,26 @@ function formatRpc(entry: RpcLogEntry, at: Date): string {
   return `${clockTime(at)}  ${entry.method}${fields.length ? ` ${fields.join(" ")}` : ""}${error}`;
 }
 
-const USAGE = `Usage: deno task mock-engine [--port N] [--tls]
-       deno run -A jsr:@hatchet-deno/sdk/testing/serve [--port N] [--tls]
+const USAGE = `Usage: deno task mock-engine [--port N] [--rest-port N] [--tls]
+       deno run -A jsr:@hatchet-deno/sdk/testing/serve [--port N] [--rest-port N] [--tls]
 
-Serves an in-memory Hatchet engine (MockEngine) over gRPC on 127.0.0.1, in wall-clock time.
+Serves an in-memory Hatchet engine (MockEngine) over gRPC on 127.0.0.1, in wall-clock time,
+and the REST endpoints official SDKs call on a second port (the token names both).
 
-  --port N   TCP port; default 7077 (0 picks a free one)
-  --tls      serve TLS with a throwaway CA written to a temporary file
-  --help     show this help`;
+  --port N        gRPC port; default 7077 (0 picks a free one)
+  --rest-port N   REST port; default 0 (a free one)
+  --tls           serve gRPC over TLS with a throwaway CA written to a temporary file
+  --help          show this help`;
 
 /** The result of parsing the dev server's command line. */
 export type ServeArgs =
   | { help: true }
-  | { help: false; port: number; tls: boolean };
+  | { help: false; port: number; restPort: number; tls: boolean };
 
 /**
  * Parses the dev server's command line.
  *
- * @param args `--port N` (or `--port=N`), `--tls`, `--help`.
+ * @param args `--port N` (or `--port=N`), `--rest-port N`, `--tls`, `--help`.
  * @returns The options, or `{ help: true }`.
  * @throws {TypeError} For an unknown argument or a missing port value.
  * @throws {RangeError} When the port is not an integer from 0 to 65535.
@@ -239,33 +251,38 @@ export type ServeArgs =
  * assert.deepEqual(parseServeArgs(["--port", "9000", "--tls"]), {
  *   help: false,
  *   port: 9000,
+ *   restPort: 0,
  *   tls: true,
  * });
- * assert.deepEqual(parseServeArgs([]), { help: false, port: 7077, tls: false });
+ * assert.deepEqual(parseServeArgs([]), { help: false, port: 7077, restPort: 0, tls: false });
  * ```
  */
 export function parseServeArgs(args: readonly string[]): ServeArgs {
   let port = 7077;
+  let restPort = 0;
   let tls = false;
   for (let i = 0; i < args.length; i++) {
     const arg = args[i];
     if (arg === "--help" || arg === "-h") return { help: true };
     if (arg === "--tls") {
       tls = true;
-    } else if (arg === "--port" || arg.startsWith("--port=")) {
-      const text = arg === "--port" ? args[++i] : arg.slice("--port=".length);
-      if (text === undefined) throw new TypeError("Missing value: --port needs a number");
+    } else if (/^--(rest-)?port(=|$)/.test(arg)) {
+      const flag = arg.startsWith("--rest-port") ? "--rest-port" : "--port";
+      const text = arg === flag ? args[++i] : arg.slice(flag.length + 1);
+      if (text === undefined) throw new TypeError(`Missing value: ${flag} needs a number`);
       if (!/^\d+$/.test(text) || Number(text) > 65535) {
         throw new RangeError(
-          `Invalid port: expected an integer from 0 to 65535, received ${JSON.stringify(text)}`,
+          `Invalid ${flag === "--port" ? "port" : "REST port"}: expected an integer from 0 to ` +
+            `65535, received ${JSON.stringify(text)}`,
         );
       }
-      port = Number(text);
+      if (flag === "--port") port = Number(text);
+      else restPort = Number(text);
     } else {
       throw new TypeError(`Unknown argument: ${JSON.stringify(arg)}`);
     }
   }
-  return { help: false, port, tls };
+  return { help: false, port, restPort, tls };
 }
 
 /**
@@ -292,11 +309,23 @@ export async function main(args: readonly string[]): Promise<number> {
   const onSignal = () => stop.abort();
   for (const sig of signals) Deno.addSignalListener(sig, onSignal);
   try {
-    const server = await serve({ port: parsed.port, tls: parsed.tls, signal: stop.signal });
+    const server = await serve({
+      port: parsed.port,
+      restPort: parsed.restPort,
+      tls: parsed.tls,
+      signal: stop.signal,
+    });
     await server.closed;
     return 0;
   } catch (err) {
-    console.error(`Cannot start the mock engine: ${(err as Error).message}`);
+    const message = (err as Error).message;
+    // One line: a taken port is the usual cause (7077 is also hatchet-lite's gRPC port).
+    console.error(
+      /is already in use$/.test(message)
+        ? `Cannot start the mock engine: ${message} (another engine, e.g. hatchet-lite on 7077?);` +
+          " stop it, or pass --port N (0 picks a free port)"
+        : `Cannot start the mock engine: ${message.split("\n")[0]}`,
+    );
     return 1;
   } finally {
     for (const sig of signals) Deno.removeSignalListener(sig, onSignal);

@@ -25,7 +25,7 @@ import {
   resolveHealthcheck,
 } from "../observability/healthcheck.ts";
 import type { DurationInput } from "../transport/types.ts";
-import { enginePortsOf, type HatchetClient } from "./client.ts";
+import { enginePortsOf, type HatchetClient, runsRuntimeOf } from "./client.ts";
 import { describeError, serializeOutput } from "./_outcome.ts";
 import { actionIdOf, putWorkflowInput, registerInput, withNamespace } from "./_registration.ts";
 import { createSlotPool, type SlotLease } from "./_slots.ts";
@@ -327,6 +327,7 @@ export function createWorker<L = undefined>(
   if (!Array.isArray(options.workflows) || options.workflows.length === 0) {
     throw new TypeError(`Worker "${options.name}": workflows must be a non-empty array`);
   }
+  const runs = runsRuntimeOf(client);
   const healthcheck = resolveHealthcheck(options.healthcheck, readEnv, `Worker "${options.name}"`);
   const namespace = client.config.namespace ?? "";
   const workerName = withNamespace(namespace, options.name);
@@ -497,6 +498,7 @@ export function createWorker<L = undefined>(
       signal: halt.signal,
       warn: (message) => logger.warn(`Worker "${workerName}": ${message}`),
       onSlotReleased: () => attempt.lease?.release(),
+      runs,
       logMetadata: observed.logMetadata,
       onLogDropped: () => observer.metrics.logLinesDropped++,
     });

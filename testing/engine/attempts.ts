@@ -2,7 +2,8 @@
 // fires (queue, skip or cancel), completes it, fails it (retries with backoff, or FAILED),
 // cancels it, and serves SendStepActionEvent. Every final outcome frees the task's concurrency
 // places (the flow-control room) and is reported to the matches room, which moves the run's DAG
-// on.
+// on, to the runs room (is the run finished?) and, with the task's creation and each failed
+// attempt, to the run's event subscribers.
 
 import { create } from "@bufbuild/protobuf";
 import {
@@ -12,20 +13,22 @@ import {
   type StepActionEvent,
   StepActionEventType,
 } from "../../transport/services.ts";
-import type { JsonObject, JsonValue } from "../../transport/types.ts";
-import { jsonbError, parseObject } from "../_validate.ts";
+import type { JsonValue } from "../../transport/types.ts";
+import { jsonbError } from "../_validate.ts";
 import type { FlowControl } from "./flow_control.ts";
 import type { Matches } from "./matches.ts";
 import type { Queue } from "./queue.ts";
 import type { Records } from "./records.ts";
 import type { Runs } from "./runs.ts";
+import type { Subscriptions } from "./subscriptions.ts";
 import type { ConditionAction, EngineState, ParentData, TaskRun } from "./types.ts";
 import type { Workers } from "./workers.ts";
 
 /** What the attempts room uses of the other rooms. */
 export interface AttemptsLinks {
-  readonly runs: Pick<Runs, "taskForRpc">;
+  readonly runs: Pick<Runs, "taskForRpc" | "touch">;
   readonly queue: Pick<Queue, "ack" | "enqueue" | "flush" | "freeSlot" | "send">;
+  readonly subscriptions: Pick<Subscriptions, "taskEvent">;
   readonly workers: Pick<Workers, "get">;
   readonly matches: Pick<Matches, "taskEvent" | "dropTriggerMatches">;
   readonly records: Pick<Records, "note">;
@@ -65,12 +68,9 @@ export class Attempts {
     let eventType = req.eventType;
     let payload = req.eventPayload;
     if (eventType === StepActionEventType.STEP_EVENT_TYPE_COMPLETED) {
-      let error = jsonbError(payload, "taskOutput");
-      if (error === undefined && payload !== "" && parseObject(payload) === undefined) {
-        error = `task output must be a JSON object in field \`taskOutput\`, received ${
-          payload.length > 100 ? payload.slice(0, 100) + "…" : payload
-        }`;
-      }
+      // Any valid JSON is an output, as the engine stores it: the official TypeScript SDK sends
+      // "null" for a task that returns nothing.
+      const error = jsonbError(payload, "taskOutput");
       if (error !== undefined) {
         eventType = StepActionEventType.STEP_EVENT_TYPE_FAILED;
         payload = error;
@@ -78,7 +78,7 @@ export class Attempts {
     }
     switch (eventType) {
       case StepActionEventType.STEP_EVENT_TYPE_COMPLETED:
-        this.#complete(task, payload === "" ? {} : parseObject(payload)!);
+        this.#complete(task, payload === "" ? {} : JSON.parse(payload) as JsonValue);
         break;
       case StepActionEventType.STEP_EVENT_TYPE_FAILED: {
         const nul = jsonbError(payload, "error");
@@ -116,26 +116,29 @@ export class Attempts {
     if (action === "SKIP") {
       task.status = "SKIPPED";
       task.output = { skipped: true };
-      this.#ended(task, "COMPLETED");
+      this.#outcome(task, "COMPLETED");
     } else if (action === "CANCEL") {
       task.status = "CANCELLED";
-      this.#ended(task, "CANCELLED");
+      this.#outcome(task, "CANCELLED");
     } else {
       this.#links.queue.enqueue(task);
+      this.#links.subscriptions.taskEvent(task, "STARTED");
     }
   }
 
-  // A task that reached a final state frees its concurrency places, then moves its run's DAG on.
-  #ended(task: TaskRun, kind: ParentData["kind"]): void {
+  /** A task run reached its final state (until a replay). */
+  #outcome(task: TaskRun, kind: ParentData["kind"]): void {
     this.#links.flowControl.release(task);
+    this.#links.runs.touch(task.run);
+    this.#links.subscriptions.taskEvent(task, kind);
     this.#links.matches.taskEvent(task, kind);
   }
 
-  #complete(task: TaskRun, output: JsonObject): void {
+  #complete(task: TaskRun, output: JsonValue): void {
     this.#finishAttempt(task);
     task.status = "COMPLETED";
     task.output = output;
-    this.#ended(task, "COMPLETED");
+    this.#outcome(task, "COMPLETED");
   }
 
   #finishAttempt(task: TaskRun): void {
@@ -158,6 +161,7 @@ export class Attempts {
     }
     this.#finishAttempt(task);
     if (!shouldNotRetry && task.def.retries > task.appRetryCount) {
+      this.#links.subscriptions.taskEvent(task, "FAILED", error);
       task.retryCount++;
       task.appRetryCount++;
       task.error = error;
@@ -179,7 +183,7 @@ export class Attempts {
     }
     task.status = "FAILED";
     task.error = error;
-    this.#ended(task, "FAILED");
+    this.#outcome(task, "FAILED");
   }
 
   /** Cancels a task run; false when it had already finished. */
@@ -194,7 +198,7 @@ export class Attempts {
     if (task.status === "PENDING") this.#links.matches.dropTriggerMatches(task);
     this.#finishAttempt(task);
     task.status = "CANCELLED";
-    this.#ended(task, "CANCELLED");
+    this.#outcome(task, "CANCELLED");
     return true;
   }
 }

@@ -6,6 +6,7 @@
 
 import type {
   ActionEventResponse,
+  BulkTriggerWorkflowRequest,
   CancelTasksRequest,
   CancelTasksResponse,
   CreateWorkflowVersionRequest,
@@ -17,14 +18,31 @@ import type {
   PutStreamEventRequest,
   RefreshTimeoutResponse,
   RegisterDurableEventRequest,
+  ReplayTasksRequest,
+  ReplayTasksResponse,
+  ScheduleWorkflowRequest,
   StepActionEvent,
+  TriggerWorkflowRequest,
   TriggerWorkflowRunRequest,
   UpsertWorkerLabelsRequest,
   WorkerRegisterRequest,
   WorkerRegisterResponse,
+  WorkflowEvent,
+  WorkflowVersion as WorkflowVersionMessage,
 } from "../../transport/services.ts";
+import {
+  ReplayTasksRequestSchema,
+  ScheduleWorkflowRequestSchema,
+} from "../../transport/services.ts";
+import type { JsonObject } from "../../transport/types.ts";
+import { create } from "@bufbuild/protobuf";
+import { timestampFromMs } from "@bufbuild/protobuf/wkt";
+import { notFound } from "./errors.ts";
 import { EngineClock } from "../_clock.ts";
+import type { RestRunView, RestScheduleView, RestWorkerView } from "../_rest.ts";
+import type { StreamQueue } from "../_stream_queue.ts";
 import { Attempts } from "./attempts.ts";
+import { Children } from "./children.ts";
 import { Durable } from "./durable.ts";
 import { Events } from "./events.ts";
 import { FlowControl } from "./flow_control.ts";
@@ -32,12 +50,15 @@ import { Matches } from "./matches.ts";
 import { Queue } from "./queue.ts";
 import { Records } from "./records.ts";
 import { Runs } from "./runs.ts";
+import { type ScheduleInfo, Schedules } from "./schedules.ts";
+import { type RunsStream, Subscriptions } from "./subscriptions.ts";
 import type {
   DurableStream,
   EngineCoreOptions,
   EngineState,
   ListenStream,
   LogRecord,
+  RunInfo,
   TaskRunInfo,
   WorkerInfo,
 } from "./types.ts";
@@ -55,6 +76,9 @@ interface Rooms {
   matches: Matches;
   durable: Durable;
   events: Events;
+  children: Children;
+  schedules: Schedules;
+  subscriptions: Subscriptions;
   flowControl: FlowControl;
 }
 
@@ -94,6 +118,9 @@ export class EngineCore {
     rooms.matches = new Matches(state, rooms);
     rooms.durable = new Durable(state, rooms);
     rooms.events = new Events(state, rooms);
+    rooms.children = new Children(state, rooms);
+    rooms.schedules = new Schedules(state, rooms);
+    rooms.subscriptions = new Subscriptions(state, rooms);
     rooms.flowControl = new FlowControl(state, rooms);
     this.#rooms = rooms;
   }
@@ -111,7 +138,8 @@ export class EngineCore {
 
   /** Messages pushed to stream queues and not yet taken by their handlers. */
   pendingDeliveries(): number {
-    return this.#rooms.workers.pendingDeliveries() + this.#rooms.durable.pendingDeliveries();
+    return this.#rooms.workers.pendingDeliveries() + this.#rooms.durable.pendingDeliveries() +
+      this.#rooms.subscriptions.pendingDeliveries();
   }
 
   /** START_STEP_RUN assignments no RPC has mentioned yet (the worker may still be reacting). */
@@ -155,6 +183,7 @@ export class EngineCore {
   endStreams(error?: unknown): void {
     this.#rooms.workers.abortStreams(error);
     this.#rooms.durable.abortStreams(error);
+    this.#rooms.subscriptions.abortStreams(error);
     this.#state.activity++;
   }
 
@@ -183,6 +212,14 @@ export class EngineCore {
 
   workflowRunIds(): string[] {
     return this.#rooms.runs.workflowRunIds();
+  }
+
+  runs(): RunInfo[] {
+    return this.#rooms.runs.runs();
+  }
+
+  schedules(): ScheduleInfo[] {
+    return this.#rooms.schedules.schedules();
   }
 
   workers(): WorkerInfo[] {
@@ -239,6 +276,29 @@ export class EngineCore {
     this.#rooms.queue.releaseSlot(taskRunId);
   }
 
+  /** Opens a SubscribeToWorkflowRuns stream. */
+  openRunsStream(): RunsStream {
+    return this.#rooms.subscriptions.openRunsStream();
+  }
+
+  /** Waits for a run on a stream; a finished run is answered at once. */
+  subscribeRun(stream: RunsStream, runId: string): void {
+    this.#rooms.subscriptions.subscribeRun(stream, runId);
+  }
+
+  closeRunsStream(stream: RunsStream): void {
+    this.#rooms.subscriptions.closeRunsStream(stream);
+  }
+
+  /** Opens a SubscribeToWorkflowEvents stream for one run. */
+  openEventStream(runId: string): StreamQueue<WorkflowEvent> {
+    return this.#rooms.subscriptions.openEventStream(runId);
+  }
+
+  closeEventStream(runId: string, queue: StreamQueue<WorkflowEvent>): void {
+    this.#rooms.subscriptions.closeEventStream(runId, queue);
+  }
+
   // ---------------------------------------------------------------- Events
 
   push(req: PushEventRequest): Event {
@@ -271,7 +331,83 @@ export class EngineCore {
     return this.#rooms.runs.cancelTasks(req);
   }
 
+  // ---------------------------------------------------------------- REST (../_rest.ts)
+
+  /** A run as the REST API reports it; undefined when there is no such run. */
+  restRun(id: string): RestRunView | undefined {
+    return this.#rooms.runs.restRun(id);
+  }
+
+  /** Replays runs or task runs (REST tasks/replay); returns the task run ids replayed. */
+  replay(externalIds: string[]): string[] {
+    return this.#rooms.runs.replayTasks(create(ReplayTasksRequestSchema, { externalIds }))
+      .replayedTasks;
+  }
+
+  /**
+   * Schedules a run of a workflow, named in any case, for a later engine time (REST
+   * workflows/{name}/scheduled); the schedules room keeps it.
+   */
+  scheduleRun(workflowName: string, request: {
+    input: JsonObject;
+    additionalMetadata: JsonObject;
+    triggerAt: number;
+    priority: number | undefined;
+  }): RestScheduleView {
+    const lower = workflowName.toLowerCase();
+    const version = [...this.#rooms.workflows.all()].find((v) => v.name.toLowerCase() === lower);
+    if (!version) throw notFound(`workflow not found: ${workflowName}`);
+    const answer = this.#rooms.schedules.scheduleWorkflow(create(ScheduleWorkflowRequestSchema, {
+      name: version.name,
+      schedules: [timestampFromMs(request.triggerAt)],
+      input: JSON.stringify(request.input),
+      additionalMetadata: JSON.stringify(request.additionalMetadata),
+      priority: request.priority,
+    }));
+    return {
+      id: answer.scheduledWorkflows[0]?.id ?? crypto.randomUUID(),
+      workflowId: version.workflowId,
+      workflowVersionId: version.versionId,
+      workflowName: version.name,
+      triggerAt: request.triggerAt,
+      input: request.input,
+      additionalMetadata: request.additionalMetadata,
+      priority: request.priority,
+      createdAt: this.clock.now(),
+    };
+  }
+
+  /** Pauses or resumes a worker (REST PATCH workers/{id}). */
+  setWorkerPaused(workerId: string, paused: boolean): RestWorkerView {
+    const w = this.#rooms.workers.setPaused(workerId, paused);
+    return {
+      id: w.id,
+      name: w.name,
+      actions: [...w.actions],
+      paused: w.paused,
+      active: w.streams.length > 0,
+      createdAt: w.registeredAt,
+      lastHeartbeatAt: undefined,
+    };
+  }
+
+  replayTasks(req: ReplayTasksRequest): ReplayTasksResponse {
+    return this.#rooms.runs.replayTasks(req);
+  }
+
   // ---------------------------------------------------------------- WorkflowService
+
+  triggerWorkflow(req: TriggerWorkflowRequest): string {
+    return this.#rooms.children.triggerWorkflow(req);
+  }
+
+  bulkTriggerWorkflow(req: BulkTriggerWorkflowRequest): string[] {
+    return this.#rooms.children.bulkTriggerWorkflow(req);
+  }
+
+  scheduleWorkflow(req: ScheduleWorkflowRequest): WorkflowVersionMessage {
+    return this.#rooms.schedules.scheduleWorkflow(req);
+  }
 
   /** `PutRateLimit`: creates or updates a static rate limit. */
   putRateLimit(key: string, limit: number, duration: number): void {

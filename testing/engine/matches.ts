@@ -6,7 +6,7 @@
 
 import type { JsonObject, JsonValue } from "../../transport/types.ts";
 import { evalCel } from "../_cel.ts";
-import { parseSleepDuration } from "../_validate.ts";
+import { isObject, parseSleepDuration } from "../_validate.ts";
 import type { Attempts } from "./attempts.ts";
 import type { Durable } from "./durable.ts";
 import type { Records } from "./records.ts";
@@ -243,6 +243,8 @@ export class Matches {
   /** Offers a task run's outcome to the parent conditions listening to it. */
   taskEvent(task: TaskRun, kind: ParentData["kind"]): void {
     const output = task.status === "SKIPPED" ? { skipped: true } : task.output ?? {};
+    // CEL sees `output` as a map: an output that is not an object (null, a string) is an empty one.
+    const celOutput = isObject(output) ? output : {};
     for (const match of [...this.#matches]) {
       if (match.removed) continue;
       let changed = false;
@@ -252,7 +254,7 @@ export class Matches {
         ) {
           continue;
         }
-        if (this.#evaluate(c, {}, kind === "COMPLETED" ? output : {}, match)) {
+        if (this.#evaluate(c, {}, kind === "COMPLETED" ? celOutput : {}, match)) {
           c.satisfied = true;
           const data: ParentData = { kind };
           if (kind === "COMPLETED") data.output = output;

@@ -23,7 +23,7 @@ import { openStream, type Workers } from "./workers.ts";
 /** What the queue uses of the other rooms. */
 export interface QueueLinks {
   readonly workers: Pick<Workers, "all" | "get" | "isLive">;
-  readonly runs: Pick<Runs, "task" | "payload">;
+  readonly runs: Pick<Runs, "task" | "payload" | "checkFinished">;
   readonly attempts: Pick<Attempts, "fail" | "cancel">;
   readonly records: Pick<Records, "note">;
   readonly flowControl: Pick<FlowControl, "admit" | "take" | "rank" | "ownAffinity" | "assigned">;
@@ -118,7 +118,10 @@ export class Queue {
     );
   }
 
-  /** Runs the scheduler if anything changed. Called at the end of every operation. */
+  /**
+   * Runs the scheduler if anything changed, then lets the runs room notice finished runs. Called
+   * at the end of every operation.
+   */
   flush(): void {
     this.#state.activity++;
     if (this.#state.closed) return;
@@ -126,6 +129,7 @@ export class Queue {
       this.#needsSchedule = false;
       this.#schedule();
     }
+    this.#links.runs.checkFinished();
   }
 
   #schedule(): void {
@@ -174,7 +178,7 @@ export class Queue {
     let bestRank = -1;
     let bestFree = -1;
     for (const w of this.#links.workers.all()) {
-      if (!w.actions.has(task.def.action) || !this.#links.workers.isLive(w)) continue;
+      if (!w.actions.has(task.def.action) || w.paused || !this.#links.workers.isLive(w)) continue;
       const rank = this.#links.flowControl.rank(task, w);
       if (rank < 0) continue;
       let free = Infinity;
@@ -259,6 +263,10 @@ export class Queue {
       workflowVersionId: run.version.versionId,
       triggeringEventExternalId: run.triggeringEvent?.id,
       triggeringEventKey: run.triggeringEvent?.key,
+      // A child's assignment names its parent *task* run, as the engine's does.
+      parentWorkflowRunId: run.parent?.taskRunId,
+      childWorkflowIndex: run.parent?.childIndex,
+      childWorkflowKey: run.parent?.childKey,
     });
     stream.queue.push(action);
     if (type === ActionType.START_STEP_RUN) this.#awaitingAck.add(task.id);

@@ -101,6 +101,8 @@ export class Workers {
       hadListener: false,
       streams: [],
       unsubscribed: false,
+      paused: false,
+      registeredAt: this.#state.clock.now(),
     };
     this.#workers.set(worker.id, worker);
     this.#state.activity++;
@@ -188,6 +190,17 @@ export class Workers {
     worker.actions = new Set(actions.map((a) => a.toLowerCase()));
     this.#links.queue.requestSchedule();
     this.#links.queue.flush();
+  }
+
+  /** Pauses or resumes a worker (REST): a paused one keeps its runs and gets no new ones. */
+  setPaused(workerId: string, paused: boolean): WorkerState {
+    const worker = this.#workers.get(workerId);
+    if (!worker) throw notFound(`worker not found: ${workerId}`);
+    worker.paused = paused;
+    this.#state.activity++;
+    this.#links.queue.requestSchedule();
+    this.#links.queue.flush();
+    return worker;
   }
 
   /** Whether the worker would get work now: an open stream and a recent heartbeat. */

@@ -1,7 +1,9 @@
 // Workflows: owns the registered workflow versions, by name. Serves PutWorkflow: validates the
 // tasks (names, parents, conditions, cycles, durations, priority) and turns them into task
 // definitions with their defaults (timeouts, slot requests), parsing the flow-control
-// declarations (concurrency, rate limits, desired labels, sticky) the flow-control room enforces.
+// declarations (concurrency, rate limits, desired labels, sticky) the flow-control room enforces,
+// checks its crons and cron input, and tells the schedules room so the new version's crons
+// replace the old ones.
 
 import { create } from "@bufbuild/protobuf";
 import {
@@ -17,10 +19,13 @@ import {
   type TaskConditions,
   WorkerLabelComparator,
 } from "../../transport/services.ts";
-import { isUuid, parseGoDuration } from "../_validate.ts";
+import type { JsonObject } from "../../transport/types.ts";
+import { parseCron } from "../../runs/cron.ts";
+import { isUuid, parseGoDuration, parseObject } from "../_validate.ts";
 import { internal, invalid } from "./errors.ts";
 import { type FlowControl, WINDOW_MS } from "./flow_control.ts";
 import type { Records } from "./records.ts";
+import type { Schedules } from "./schedules.ts";
 import type {
   ConcurrencySpec,
   ConditionAction,
@@ -36,6 +41,7 @@ const DEFAULT_SCHEDULE_TIMEOUT = "5m";
 
 /** What the workflows room uses of the other rooms. */
 export interface WorkflowsLinks {
+  readonly schedules: Pick<Schedules, "workflowPut">;
   readonly flowControl: Pick<FlowControl, "hasRateLimit">;
   readonly records: Pick<Records, "note">;
 }
@@ -98,6 +104,19 @@ export class Workflows {
     ) {
       throw invalid(`default_priority must be between 1 and 3, got ${req.defaultPriority}`);
     }
+    for (const cron of req.cronTriggers) {
+      try {
+        parseCron(cron);
+      } catch (err) {
+        throw invalid(`workflow "${req.name}": ${(err as Error).message}`);
+      }
+    }
+    let cronInput: JsonObject = {};
+    if (req.cronInput !== undefined && req.cronInput !== "") {
+      const parsed = parseObject(req.cronInput);
+      if (!parsed) throw invalid(`workflow "${req.name}": cron_input must be a JSON object`);
+      cronInput = parsed;
+    }
     // A task's static rate limit references the limit's row: a key nobody put fails the insert,
     // and the engine answers INTERNAL.
     for (const t of onFailure ? [...tasks, onFailure] : tasks) {
@@ -117,6 +136,8 @@ export class Workflows {
       versionId: crypto.randomUUID(),
       name: req.name,
       eventTriggers: [...req.eventTriggers],
+      cronTriggers: [...req.cronTriggers],
+      cronInput,
       tasks,
       onFailure,
       defaultPriority: req.defaultPriority,
@@ -135,6 +156,7 @@ export class Workflows {
         : "SOFT",
     };
     this.#workflows.set(req.name, version);
+    this.#links.schedules.workflowPut(version);
     this.#state.activity++;
     return create(CreateWorkflowVersionResponseSchema, {
       id: version.versionId,

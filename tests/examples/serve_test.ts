@@ -104,9 +104,14 @@ Deno.test("serve() rejects a port out of range", async () => {
   );
 });
 
-Deno.test("parseServeArgs() reads --port and --tls, and rejects what it does not know", () => {
-  assert.deepEqual(parseServeArgs([]), { help: false, port: 7077, tls: false });
-  assert.deepEqual(parseServeArgs(["--port=0", "--tls"]), { help: false, port: 0, tls: true });
+Deno.test("parseServeArgs() reads --port, --rest-port and --tls, and rejects what it does not know", () => {
+  assert.deepEqual(parseServeArgs([]), { help: false, port: 7077, restPort: 0, tls: false });
+  assert.deepEqual(parseServeArgs(["--port=0", "--tls", "--rest-port", "8123"]), {
+    help: false,
+    port: 0,
+    restPort: 8123,
+    tls: true,
+  });
   assert.deepEqual(parseServeArgs(["--tls", "--help"]), { help: true });
   assert.throws(
     () => parseServeArgs(["--port"]),
@@ -152,6 +157,25 @@ function lineReader(stream: ReadableStream<Uint8Array>) {
     },
   };
 }
+
+Deno.test("testing/serve.ts on a port in use exits 1 with one line naming the port", async () => {
+  using taken = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = taken.addr.port;
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", "testing/serve.ts", "--port", String(port)],
+    cwd: new URL("../../", import.meta.url),
+    stdout: "piped",
+    stderr: "piped",
+    env: { NO_COLOR: "1" },
+  }).output();
+  assert.equal(out.code, 1);
+  assert.equal(new TextDecoder().decode(out.stdout), "");
+  assert.equal(
+    new TextDecoder().decode(out.stderr),
+    `Cannot start the mock engine: 127.0.0.1:${port} is already in use (another engine, e.g. ` +
+      "hatchet-lite on 7077?); stop it, or pass --port N (0 picks a free port)\n",
+  );
+});
 
 for (const signal of ["SIGINT", "SIGTERM"] as const) {
   Deno.test(`testing/serve.ts serves until ${signal}, then stops cleanly with exit code 0`, async () => {

@@ -138,17 +138,29 @@ Deno.test("examples/demo.ts with OTEL_DENO=true exports one trace per order with
       let parent = byId.get(span.parentSpanId);
       while (parent !== undefined && parent !== trigger) parent = byId.get(parent.parentSpanId);
       assert.equal(parent, trigger, `${span.name} hangs below the trigger`);
-      if (!span.name.startsWith("waitFor ")) {
+      if (span.name.startsWith("waitFor ")) continue;
+      if (span.name === "send-notice") {
+        // The child's task hangs below the spawn span of ship, in its own run.
+        const spawn = byId.get(span.parentSpanId)!;
+        assert.equal(spawn.name, "spawn notify-customer");
+        assert.equal(byId.get(spawn.parentSpanId)?.name, "ship");
+        assert.equal(
+          span.attributes["hatchet.workflow_run_id"],
+          spawn.attributes["hatchet.workflow_run_id"],
+        );
+        assert.notEqual(span.attributes["hatchet.workflow_run_id"], runId);
+      } else if (span.name !== "spawn notify-customer") {
         assert.equal(span.attributes["hatchet.workflow_run_id"], runId);
       }
     }
     orders[`o-${i + 1}`] = inTrace.map((s) => s.name).sort();
   });
+  const shipped = ["send-notice", "ship", "spawn notify-customer"];
   assert.deepEqual(orders, {
-    "o-1": ["charge", "review", "ship", "validate", "waitFor approval"],
-    "o-2": ["charge", "ship", "validate"],
+    "o-1": ["charge", "review", ...shipped, "validate", "waitFor approval"],
+    "o-2": ["charge", ...shipped, "validate"],
     "o-3": ["charge", "notify-failure", "validate"],
-    "o-4": ["charge", "review", "ship", "validate", "waitFor approval"],
+    "o-4": ["charge", "review", ...shipped, "validate", "waitFor approval"],
   });
   const failedCharge = spans.find((s) => s.traceId === triggers[2].traceId && s.name === "charge")!;
   assert.equal(failedCharge.status.code, 2, "the declined charge is an error span");

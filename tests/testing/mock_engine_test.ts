@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { ActionType, RunStatus, StepActionEventType } from "../../transport/services.ts";
 import { MockEngine } from "../../testing/mod.ts";
+import { createClient } from "../../mod.ts";
 import { clientsOf, json, listenDurable, startWorker, task, trigger } from "./_helpers.ts";
 
 Deno.test("MockEngine runs a one-task workflow: register, assign, complete, run details", async () => {
@@ -106,13 +107,20 @@ Deno.test("MockEngine runs a two-level DAG in parent order and skips a branch", 
   await worker.complete(root, { n: 10 });
   const right = await worker.next();
   assert.equal(right.taskName, "right");
-  assert.deepEqual(JSON.parse(right.actionPayload).parents, { root: { n: 10 } });
+  assert.deepEqual(JSON.parse(right.actionPayload).parents, {
+    root: { n: 10 },
+    left: { skipped: true },
+    after_left: { skipped: true },
+  });
   await worker.complete(right, { r: true });
   const leaf = await worker.next();
   assert.equal(leaf.taskName, "leaf");
+  // Every completed task of the run, declared parent or not (skipped ones count as completed).
   assert.deepEqual(JSON.parse(leaf.actionPayload).parents, {
+    root: { n: 10 },
     left: { skipped: true },
     right: { r: true },
+    after_left: { skipped: true },
   });
   await worker.complete(leaf);
   const byName = Object.fromEntries(engine.taskRuns(runId).map((t) => [t.taskName, t.status]));
@@ -414,10 +422,43 @@ Deno.test("MockEngine.token is a JWT whose claims name the tenant and addresses"
   assert.deepEqual(decode(header), { alg: "none", typ: "JWT" });
   const claims = decode(body);
   assert.equal(claims.sub, engine.tenantId);
-  assert.equal(claims.grpc_broadcast_address, "127.0.0.1:7070");
-  assert.equal(claims.server_url, "http://localhost:8080");
+  // Nothing listens yet: the addresses reach nothing, never a real engine's defaults.
+  assert.equal(claims.grpc_broadcast_address, "127.0.0.1:0");
+  assert.equal(claims.server_url, "http://127.0.0.1:0");
   assert.equal(engine.client.config.tenantId, engine.tenantId);
   assert.equal(engine.client.config.namespace, "dev_");
+});
+
+Deno.test("MockEngine.token names the first listener's gRPC and REST ports once it listens", async () => {
+  await using engine = new MockEngine();
+  const before = engine.token;
+  await using server = await engine.listen();
+  const decode = (s: string) => JSON.parse(atob(s.replaceAll("-", "+").replaceAll("_", "/")));
+  const claims = decode(engine.token.split(".")[1]);
+  assert.equal(engine.token, server.token);
+  assert.equal(claims.sub, engine.tenantId);
+  assert.equal(claims.grpc_broadcast_address, server.hostPort);
+  assert.equal(claims.server_url, server.restUrl);
+  assert.match(server.restUrl, /^http:\/\/127\.0\.0\.1:\d+$/);
+  // Both tokens are accepted, over gRPC and over REST.
+  for (const token of [before, server.token]) {
+    await using client = createClient({ token, hostPort: server.hostPort, tls: "none", env: {} });
+    await client.events.push("k", {});
+    const response = await fetch(
+      `${server.restUrl}/api/v1/stable/workflow-runs/${crypto.randomUUID()}`,
+      {
+        headers: { authorization: `Bearer ${token}` },
+      },
+    );
+    assert.equal(response.status, 404);
+    await response.body?.cancel();
+  }
+  assert.deepEqual(engine.rpcLog().map((e) => [e.method, e.error]), [
+    ["Push", undefined],
+    ["GET /api/v1/stable/workflow-runs/{v1-workflow-run}", "not_found"],
+    ["Push", undefined],
+    ["GET /api/v1/stable/workflow-runs/{v1-workflow-run}", "not_found"],
+  ]);
 });
 
 Deno.test("MockEngine gives durable tasks only durable slots and default tasks only default slots", async () => {
