@@ -213,6 +213,28 @@ export interface Worker extends AsyncDisposable {
    * @param labels Label values by name.
    * @throws {TypeError} When a value is neither a string nor an integer, or the worker is not
    *   running.
+   * @example
+   * ```ts
+   * import { createWorker, workflow } from "@hatchet-deno/sdk";
+   * import { MockEngine } from "@hatchet-deno/sdk/testing";
+   * import assert from "node:assert/strict";
+   *
+   * const wf = workflow({ name: "render" });
+   * wf.task({
+   *   name: "frame",
+   *   desiredWorkerLabels: { gpu: { value: "on", required: true } },
+   *   fn: () => ({ rendered: true }),
+   * });
+   * await using engine = new MockEngine();
+   * await using worker = createWorker(engine.client, { name: "w", workflows: [wf] });
+   * await worker.start();
+   * const run = await engine.client.runs.trigger(wf, {});
+   * await engine.settle();
+   * assert.equal(engine.taskRuns(run.id)[0].status, "QUEUED"); // no worker has gpu=on
+   * await worker.upsertLabels({ gpu: "on" });
+   * assert.equal((await run.result()).status, "COMPLETED");
+   * assert.deepEqual(engine.workers()[0].labels, { gpu: "on" });
+   * ```
    */
   upsertLabels(labels: Record<string, string | number>): Promise<void>;
 }

@@ -107,7 +107,10 @@ export type RateLimitDuration = "second" | "minute" | "hour" | "day" | "week" | 
  * ```
  */
 export interface TaskRateLimit {
-  /** A static key, created beforehand with `client.rateLimits.put(key, limit, duration)`. */
+  /**
+   * A static key, created beforehand with `client.rateLimits.put(key, limit, duration)`: the
+   * engine refuses to register a task naming a key that does not exist yet.
+   */
   key?: string;
   /** A CEL expression over `input` / `additional_metadata` giving the key; needs `limit`. */
   dynamicKey?: string;

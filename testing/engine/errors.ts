@@ -1,4 +1,4 @@
-// The two ConnectErrors every room answers bad requests with. Owns no state.
+// The ConnectErrors rooms answer bad requests with. Owns no state.
 
 import { Code, ConnectError } from "@connectrpc/connect";
 
@@ -10,4 +10,9 @@ export function invalid(message: string): ConnectError {
 /** A `NOT_FOUND` error. */
 export function notFound(message: string): ConnectError {
   return new ConnectError(message, Code.NotFound);
+}
+
+/** The `INTERNAL` error the engine answers when its database refuses a write. */
+export function internal(): ConnectError {
+  return new ConnectError("An internal error occurred.", Code.Internal);
 }

@@ -159,6 +159,11 @@ export class FlowControl {
     if (task.run.version.sticky !== undefined) task.run.desiredWorkerId ??= worker.id;
   }
 
+  /** Whether a static rate limit named `key` was put. */
+  hasRateLimit(key: string): boolean {
+    return this.#rateLimits.has(key);
+  }
+
   /** `PutRateLimit`. */
   putRateLimit(key: string, limit: number, duration: number): void {
     if (key === "") throw invalid("rate limit key is required");
@@ -442,6 +447,10 @@ export class RateLimits {
     old.limit = limit;
     old.windowMs = windowMs;
     old.value = Math.min(old.value, limit);
+  }
+
+  has(key: string): boolean {
+    return this.#limits.has(key);
   }
 
   /**

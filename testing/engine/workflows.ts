@@ -22,8 +22,9 @@ import {
 import type { JsonObject } from "../../transport/types.ts";
 import { parseCron } from "../../runs/cron.ts";
 import { isUuid, parseGoDuration, parseObject } from "../_validate.ts";
-import { invalid } from "./errors.ts";
-import { WINDOW_MS } from "./flow_control.ts";
+import { internal, invalid } from "./errors.ts";
+import { type FlowControl, WINDOW_MS } from "./flow_control.ts";
+import type { Records } from "./records.ts";
 import type { Schedules } from "./schedules.ts";
 import type {
   ConcurrencySpec,
@@ -41,6 +42,8 @@ const DEFAULT_SCHEDULE_TIMEOUT = "5m";
 /** What the workflows room uses of the other rooms. */
 export interface WorkflowsLinks {
   readonly schedules: Pick<Schedules, "workflowPut">;
+  readonly flowControl: Pick<FlowControl, "hasRateLimit">;
+  readonly records: Pick<Records, "note">;
 }
 
 /** Registered workflow versions. */
@@ -113,6 +116,19 @@ export class Workflows {
       const parsed = parseObject(req.cronInput);
       if (!parsed) throw invalid(`workflow "${req.name}": cron_input must be a JSON object`);
       cronInput = parsed;
+    }
+    // A task's static rate limit references the limit's row: a key nobody put fails the insert,
+    // and the engine answers INTERNAL.
+    for (const t of onFailure ? [...tasks, onFailure] : tasks) {
+      for (const rl of t.rateLimits) {
+        if (rl.keyExpr || rl.limitExpr || rl.unitsExpr) continue;
+        if (this.#links.flowControl.hasRateLimit(rl.key)) continue;
+        this.#links.records.note(
+          `PutWorkflow "${req.name}": task "${t.readableId}" names rate limit "${rl.key}", ` +
+            `which was never put (PutRateLimit): INTERNAL`,
+        );
+        throw internal();
+      }
     }
     const previous = this.#workflows.get(req.name);
     const version: WorkflowVersion = {

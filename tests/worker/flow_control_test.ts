@@ -364,15 +364,31 @@ Deno.test("MockEngine: a static rate limit consumes units and refills per window
   assert.deepEqual(status(), ["COMPLETED", "COMPLETED", "COMPLETED"]);
 });
 
-Deno.test("MockEngine: a task naming a rate limit nobody put waits until it is put", async () => {
+Deno.test("MockEngine: PutWorkflow fails with INTERNAL when a task names a static rate limit nobody put", async () => {
   await using engine = new MockEngine();
-  const wf = task({ name: "waits", rateLimits: [{ key: "later" }], fn: () => ({}) });
-  await using _w = await start(engine, [wf]);
-  const run = await engine.client.runs.trigger(wf, {});
-  await engine.advance("1m");
-  assert.equal(engine.taskRuns(run.id)[0].status, "QUEUED");
+  const wf = task({ name: "needs-limit", rateLimits: [{ key: "later" }], fn: () => ({}) });
+  const early = createWorker(engine.client, {
+    name: "early",
+    workflows: [wf],
+    logger: quiet,
+    handleSignals: false,
+    startTimeout: "1s",
+  });
+  await assert.rejects(early.start(), {
+    message:
+      /last error: \/v1\.AdminService\/PutWorkflow failed with internal: An internal error occurred\./,
+  });
+  await early.stop();
+  assert.ok(
+    engine.engineLog().includes(
+      'PutWorkflow "needs-limit": task "needs-limit" names rate limit "later", which was never put (PutRateLimit): INTERNAL',
+    ),
+    engine.engineLog().join("\n"),
+  );
+  // Put first, as the engine needs: the same declaration registers and runs.
   await engine.client.rateLimits.put("later", 1, "second");
-  assert.equal((await run.result()).status, "COMPLETED");
+  await using _w = await start(engine, [wf]);
+  assert.equal((await (await engine.client.runs.trigger(wf, {})).result()).status, "COMPLETED");
 });
 
 Deno.test("MockEngine: dynamic rate limits are per key value", async () => {
@@ -476,6 +492,31 @@ Deno.test("MockEngine: hard sticky waits for its worker even when another one is
   blocking.releaseAll();
   await blocker.result();
   assert.deepEqual((await run.result()).outputs.b, { worker: w1.id });
+});
+
+Deno.test("MockEngine: slotCost holds that many slot units; defaultPriority applies when the trigger names none", async () => {
+  await using engine = new MockEngine();
+  const gates = [Promise.withResolvers<void>(), Promise.withResolvers<void>()];
+  const wf = workflow<{ n: number }>({ name: "heavy", defaultPriority: 3 });
+  wf.task({
+    name: "t",
+    slotCost: 2,
+    fn: async (input, ctx) => {
+      await gates[input.n].promise;
+      return { priority: ctx.priority ?? null };
+    },
+  });
+  await using _w = await start(engine, [wf], { slots: 3 });
+  const a = await engine.client.runs.trigger(wf, { n: 0 });
+  const b = await engine.client.runs.trigger(wf, { n: 1 }, { priority: 1 });
+  await engine.settle();
+  // Two units of three are held: the second run waits for them.
+  assert.deepEqual(engine.taskRuns().map((t) => t.status), ["RUNNING", "QUEUED"]);
+  assert.deepEqual(engine.workers()[0].usedSlots, { default: 2 });
+  gates[0].resolve();
+  gates[1].resolve();
+  assert.deepEqual((await a.result()).outputs.t, { priority: 3 });
+  assert.deepEqual((await b.result()).outputs.t, { priority: 1 });
 });
 
 Deno.test("Workflow.onSuccess() runs after every task completed, and not when one failed", async () => {
