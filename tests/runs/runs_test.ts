@@ -395,3 +395,47 @@ Deno.test("RunRef.stream() waits for a run the engine creates late; an unknown r
   reading.abort();
   await ended;
 });
+
+Deno.test("RunRef.events() gives the sequence engine v0.104.7 gave for a retried task and its child task", async () => {
+  // Recorded against the real engine with a reader attached before the first task ran: a's
+  // creation happened before the reader attached, a retry has no STARTED, b's creation does.
+  await using engine = new MockEngine();
+  const go = Promise.withResolvers<void>();
+  let attempt = 0;
+  const wf = workflow({ name: "sequence" });
+  const a = wf.task({
+    name: "a",
+    retries: 1,
+    fn: async (_input, ctx) => {
+      await go.promise;
+      ctx.putStream("x");
+      if (attempt++ === 0) throw new Error("boom");
+      return { ok: 1 };
+    },
+  });
+  wf.task({ name: "b", parents: [a], fn: () => ({ b: 1 }) });
+  await using worker = createWorker(engine.client, { name: "w", workflows: [wf], logger: quiet });
+  await worker.start();
+  const run = await engine.client.runs.trigger(wf, {});
+  const seen: string[] = [];
+  const reading = (async () => {
+    for await (const e of run.events()) {
+      seen.push(
+        [e.scope, e.type, e.retryCount ?? "-", e.index ?? "-", e.payload.split("\n")[0]].join(":"),
+      );
+    }
+  })();
+  await engine.settle();
+  go.resolve();
+  await run.result();
+  await reading;
+  assert.deepEqual(seen, [
+    "task:STREAM:-:0:x",
+    "task:FAILED:0:-:Error: boom",
+    "task:STREAM:-:0:x",
+    'task:COMPLETED:1:-:{"ok":1}',
+    "task:STARTED:0:-:",
+    'task:COMPLETED:0:-:{"b":1}',
+    "run:COMPLETED:-:-:",
+  ]);
+});
