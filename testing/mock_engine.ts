@@ -786,6 +786,24 @@ export class MockEngine implements AsyncDisposable {
    * Scheduled runs (`runs.schedule()`) that have not fired yet, by time.
    *
    * @returns One entry per pending schedule.
+   * @example
+   * ```ts
+   * import { createWorker, workflow } from "@hatchet-deno/sdk";
+   * import { MockEngine } from "@hatchet-deno/sdk/testing";
+   * import assert from "node:assert/strict";
+   *
+   * const wf = workflow({ name: "reminder" });
+   * wf.task({ name: "send", fn: () => ({}) });
+   * await using engine = new MockEngine({ start: new Date("2026-01-01T00:00:00Z") });
+   * await using worker = createWorker(engine.client, { name: "w", workflows: [wf] });
+   * await worker.start();
+   * const at = new Date("2026-01-01T09:00:00Z");
+   * const { id } = await engine.client.runs.schedule(wf, at, {});
+   * assert.deepEqual(engine.schedules(), [{ id, workflowName: "reminder", triggerAt: at }]);
+   * await engine.advance("9h");
+   * assert.deepEqual(engine.schedules(), []);
+   * assert.deepEqual(engine.runs().map((r) => r.triggeredBy), ["schedule"]);
+   * ```
    */
   schedules(): { id: string; workflowName: string; triggerAt: Date }[] {
     return this.#core.schedules();
