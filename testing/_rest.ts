@@ -82,6 +82,20 @@ export interface RestWorkerView {
   lastHeartbeatAt: number | undefined;
 }
 
+/** What a cancel or replay request names: external ids, or a filter (`V1TaskFilter`). */
+export type RestTaskTarget =
+  | { externalIds: string[] }
+  | {
+    filter: {
+      since: number;
+      until: number | undefined;
+      statuses: string[];
+      workflowIds: string[];
+      /** `key:value` pairs. */
+      additionalMetadata: string[];
+    };
+  };
+
 /** A REST call that cannot be served, with the status and message to answer. */
 export class RestError extends Error {
   /** The HTTP status. */
@@ -105,10 +119,10 @@ export interface RestBackend {
   /** Engine time in epoch ms. */
   now(): number;
   run(id: string): RestRunView | undefined;
-  /** Cancels runs or task runs by external id; returns the task run ids cancelled. */
-  cancel(externalIds: string[]): string[];
-  /** Replays runs or task runs by external id; returns the task run ids queued again. */
-  replay(externalIds: string[]): string[];
+  /** Cancels runs or task runs by external id or filter; returns the task run ids cancelled. */
+  cancel(target: RestTaskTarget): string[];
+  /** Replays runs or task runs by external id or filter; returns the task run ids replayed. */
+  replay(target: RestTaskTarget): string[];
   schedule(workflowName: string, request: {
     input: JsonObject;
     additionalMetadata: JsonObject;
@@ -176,23 +190,52 @@ function jsonObject(value: unknown, field: string): JsonObject {
   return value as JsonObject;
 }
 
-/** `externalIds` of a cancel or replay request; a `filter` is not served. */
-function externalIds(body: unknown, what: string): string[] {
+function strings(value: unknown, field: string): string[] {
+  if (value === undefined || value === null) return [];
+  if (!Array.isArray(value) || value.some((v) => typeof v !== "string")) {
+    throw new RestError(400, `Invalid ${field}: expected an array of strings`);
+  }
+  return value;
+}
+
+function dateTime(value: unknown, field: string): number {
+  const ms = typeof value === "string" ? Date.parse(value) : NaN;
+  if (Number.isNaN(ms)) {
+    throw new RestError(
+      400,
+      `Invalid ${field}: expected a date-time string, received ${JSON.stringify(value)}`,
+    );
+  }
+  return ms;
+}
+
+/** The `externalIds` or the `filter` of a cancel or replay request (`V1CancelTaskRequest`). */
+function taskTarget(body: unknown, what: string): RestTaskTarget {
   const request = object(body, what);
   const ids = request.externalIds;
-  if (ids === undefined || ids === null) {
+  if (ids !== undefined && ids !== null) {
     if (request.filter !== undefined && request.filter !== null) {
-      throw new RestError(
-        501,
-        `Not implemented by the mock engine: ${what} by filter (give externalIds)`,
-      );
+      throw new RestError(400, `Invalid request: ${what} takes externalIds or a filter, not both`);
     }
+    return {
+      externalIds: strings(ids, "externalIds").map((id) => requireUuid(id, "external id")),
+    };
+  }
+  if (request.filter === undefined || request.filter === null) {
     throw new RestError(400, `Invalid request: ${what} needs externalIds or a filter`);
   }
-  if (!Array.isArray(ids) || ids.some((id) => typeof id !== "string")) {
-    throw new RestError(400, "Invalid externalIds: expected an array of UUID strings");
-  }
-  return ids.map((id) => requireUuid(id, "external id"));
+  const filter = object(request.filter, `the ${what} filter`);
+  return {
+    filter: {
+      since: dateTime(filter.since, "filter.since"),
+      until: filter.until === undefined || filter.until === null
+        ? undefined
+        : dateTime(filter.until, "filter.until"),
+      statuses: strings(filter.statuses, "filter.statuses"),
+      workflowIds: strings(filter.workflowIds, "filter.workflowIds"),
+      additionalMetadata: strings(filter.additionalMetadata, "filter.additionalMetadata"),
+    },
+  };
 }
 
 function iso(ms: number | undefined): string | undefined {
@@ -275,11 +318,11 @@ function findRun(id: string, backend: RestBackend): RestRunView {
 const ROUTES: RestRoute[] = [
   route("POST", "/api/v1/stable/tenants/{tenant}/tasks/cancel", ([tenant], body, backend) => {
     requireTenant(tenant, backend);
-    return { ids: backend.cancel(externalIds(body, "cancel")) };
+    return { ids: backend.cancel(taskTarget(body, "cancel")) };
   }),
   route("POST", "/api/v1/stable/tenants/{tenant}/tasks/replay", ([tenant], body, backend) => {
     requireTenant(tenant, backend);
-    return { ids: backend.replay(externalIds(body, "replay")) };
+    return { ids: backend.replay(taskTarget(body, "replay")) };
   }),
   route("GET", "/api/v1/stable/workflow-runs/{v1-workflow-run}", ([id], _body, backend) => {
     const run = findRun(id, backend);

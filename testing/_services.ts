@@ -430,9 +430,13 @@ export class ServiceState {
       throw err;
     }
     const close = onceClosed(ctx.signal, () => core.closeEventStream(runId, queue));
+    const fail = (err: unknown) => this.fail(entry, err);
     return (async function* () {
       try {
         yield* queue.drain(ctx.signal);
+      } catch (err) {
+        fail(err);
+        throw err;
       } finally {
         close();
       }

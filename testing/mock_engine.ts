@@ -13,7 +13,7 @@ import {
   type WorkerInfo,
 } from "./_engine.ts";
 import { startListener } from "./_listener.ts";
-import { type RestBackend, startRest } from "./_rest.ts";
+import { type RestBackend, type RestTaskTarget, startRest } from "./_rest.ts";
 import { createMemoryTransport } from "./_memory_transport.ts";
 import {
   createPushEndpoint,
@@ -27,7 +27,12 @@ import { testCertificates } from "./_tls.ts";
 import { makeToken } from "./_token.ts";
 import { ConnectError } from "@connectrpc/connect";
 import { create } from "@bufbuild/protobuf";
-import { CancelTasksRequestSchema } from "../transport/services.ts";
+import {
+  CancelTasksRequestSchema,
+  ReplayTasksRequestSchema,
+  TasksFilterSchema,
+} from "../transport/services.ts";
+import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 
 export type { RunTrigger } from "./_engine.ts";
 export type {
@@ -264,6 +269,21 @@ export interface RpcLogOptions {
 
 const DEFAULT_START = Date.UTC(2026, 0, 1);
 
+/** A REST cancel or replay target as the CancelTasks / ReplayTasks request fields. */
+function tasksRequest(target: RestTaskTarget) {
+  if ("externalIds" in target) return { externalIds: target.externalIds };
+  const f = target.filter;
+  return {
+    filter: create(TasksFilterSchema, {
+      since: timestampFromMs(f.since),
+      until: f.until === undefined ? undefined : timestampFromMs(f.until),
+      statuses: f.statuses,
+      workflowIds: f.workflowIds,
+      additionalMetadata: f.additionalMetadata,
+    }),
+  };
+}
+
 /** How a REST call's HTTP error status reads in the RPC log. */
 const HTTP_ERRORS: Record<number, RpcCode> = {
   400: "invalid_argument",
@@ -481,9 +501,10 @@ export class MockEngine implements AsyncDisposable {
       acceptsToken: (token) => services.tokens.has(token),
       now: () => core.clock.now(),
       run: (id) => core.restRun(id),
-      cancel: (ids) =>
-        core.cancelTasks(create(CancelTasksRequestSchema, { externalIds: ids })).cancelledTasks,
-      replay: (ids) => core.replay(ids),
+      cancel: (target) =>
+        core.cancelTasks(create(CancelTasksRequestSchema, tasksRequest(target))).cancelledTasks,
+      replay: (target) =>
+        core.replayTasks(create(ReplayTasksRequestSchema, tasksRequest(target))).replayedTasks,
       schedule: (name, request) => core.scheduleRun(name, request),
       setWorkerPaused: (id, paused) => core.setWorkerPaused(id, paused),
       record: (method, summary, status) => {

@@ -4,6 +4,7 @@
 // the engine's child key is. A child inherits its parent's metadata and gains the
 // `hatchet__parent_*` keys.
 
+import { Code, ConnectError } from "@connectrpc/connect";
 import type {
   BulkTriggerWorkflowRequest,
   TriggerWorkflowRequest,
@@ -11,7 +12,6 @@ import type {
 import type { JsonObject } from "../../transport/types.ts";
 import { isUuid, jsonbError, parseObject } from "../_validate.ts";
 import { invalid } from "./errors.ts";
-import { Code, ConnectError } from "@connectrpc/connect";
 import type { Runs } from "./runs.ts";
 import type { EngineState, RunParent, WorkflowVersion } from "./types.ts";
 import type { Workflows } from "./workflows.ts";

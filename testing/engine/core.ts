@@ -30,10 +30,7 @@ import type {
   WorkflowEvent,
   WorkflowVersion as WorkflowVersionMessage,
 } from "../../transport/services.ts";
-import {
-  ReplayTasksRequestSchema,
-  ScheduleWorkflowRequestSchema,
-} from "../../transport/services.ts";
+import { ScheduleWorkflowRequestSchema } from "../../transport/services.ts";
 import type { JsonObject } from "../../transport/types.ts";
 import { create } from "@bufbuild/protobuf";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
@@ -336,12 +333,6 @@ export class EngineCore {
   /** A run as the REST API reports it; undefined when there is no such run. */
   restRun(id: string): RestRunView | undefined {
     return this.#rooms.runs.restRun(id);
-  }
-
-  /** Replays runs or task runs (REST tasks/replay); returns the task run ids replayed. */
-  replay(externalIds: string[]): string[] {
-    return this.#rooms.runs.replayTasks(create(ReplayTasksRequestSchema, { externalIds }))
-      .replayedTasks;
   }
 
   /**

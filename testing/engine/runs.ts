@@ -57,7 +57,7 @@ export interface RunsLinks {
   >;
   readonly attempts: Pick<Attempts, "create" | "cancel">;
   readonly queue: Pick<Queue, "flush">;
-  readonly subscriptions: Pick<Subscriptions, "runFinished">;
+  readonly subscriptions: Pick<Subscriptions, "runCreated" | "runFinished">;
   readonly records: Pick<Records, "note">;
   readonly flowControl: Pick<FlowControl, "enterRun">;
 }
@@ -432,6 +432,9 @@ export class Runs {
         this.#links.matches.onFailureConditions(run),
       );
     }
+    // Event subscribers that came early attach now, after the root tasks were created: the
+    // engine's see a run once it is in its OLAP store, and not its first tasks' creation either.
+    this.#links.subscriptions.runCreated(run);
     this.#state.activity++;
     return run;
   }

@@ -2,7 +2,9 @@
 // stream and the run ids it still waits for (one run-finished event per requested run, with each
 // task's result; an id not known yet is waited for, as the engine does). SubscribeToWorkflowEvents:
 // the streams per run, fed task events, stream chunks with their event_index, then the run's own
-// end marked `hangup`. Stream chunks are published, never stored here, as in the engine.
+// end marked `hangup`, and the streams opened for a run that does not exist yet (the engine looks
+// for it each second for ten seconds, then answers NOT_FOUND). Stream chunks are published, never
+// stored here, as in the engine.
 
 import { create } from "@bufbuild/protobuf";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
@@ -17,6 +19,7 @@ import {
   WorkflowRunEventSchema,
   WorkflowRunEventType,
 } from "../../transport/services.ts";
+import type { EngineTimer } from "../_clock.ts";
 import { StreamQueue } from "../_stream_queue.ts";
 import { goJson, isUuid } from "../_validate.ts";
 import { invalid, notFound } from "./errors.ts";
@@ -42,12 +45,22 @@ const RUN_EVENT: Partial<Record<RunStatus, ResourceEventType>> = {
 
 const decoder = new TextDecoder();
 
+/** How long SubscribeToWorkflowEvents waits for a run that does not exist yet. */
+const RUN_LOOKUP_MS = 10_000;
+
+interface EarlyStreams {
+  queues: Set<StreamQueue<WorkflowEvent>>;
+  timer: EngineTimer;
+}
+
 /** Run and run-event subscriptions. */
 export class Subscriptions {
   #state: EngineState;
   #links: SubscriptionsLinks;
   #runStreams = new Set<RunsStream>();
   #eventStreams = new Map<string, Set<StreamQueue<WorkflowEvent>>>();
+  /** Event streams opened before their run existed, by run id. */
+  #early = new Map<string, EarlyStreams>();
 
   constructor(state: EngineState, links: SubscriptionsLinks) {
     this.#state = state;
@@ -66,6 +79,7 @@ export class Subscriptions {
   abortStreams(error?: unknown): void {
     for (const s of this.#runStreams) s.queue.abort(error);
     for (const set of this.#eventStreams.values()) for (const q of set) q.abort(error);
+    for (const early of this.#early.values()) for (const q of early.queues) q.abort(error);
   }
 
   openRunsStream(): RunsStream {
@@ -92,25 +106,58 @@ export class Subscriptions {
 
   /**
    * Opens a SubscribeToWorkflowEvents stream for one run. A finished run ends it at once (the
-   * engine returns without events); an unknown one is NOT_FOUND.
+   * engine returns without events); a run that does not exist yet is waited for (see
+   * {@link runCreated}) for ten seconds of engine time, then the stream fails with NOT_FOUND.
    */
   openEventStream(runId: string): StreamQueue<WorkflowEvent> {
     if (!isUuid(runId)) throw invalid(`invalid workflow run id ${runId}`);
     const run = this.#links.runs.run(runId);
-    if (!run) throw notFound(`workflow run ${runId} not found`);
     const queue = new StreamQueue<WorkflowEvent>();
+    this.#state.activity++;
+    if (!run) {
+      let early = this.#early.get(runId);
+      if (!early) {
+        const clock = this.#state.clock;
+        const timer = clock.at(clock.now() + RUN_LOOKUP_MS, () => {
+          const gone = this.#early.get(runId);
+          this.#early.delete(runId);
+          for (const q of gone?.queues ?? []) q.end(notFound(`workflow run ${runId} not found`));
+        });
+        this.#early.set(runId, early = { queues: new Set(), timer });
+      }
+      early.queues.add(queue);
+      return queue;
+    }
     if (run.finishedAt !== undefined) {
       queue.end();
       return queue;
     }
-    let set = this.#eventStreams.get(runId);
-    if (!set) this.#eventStreams.set(runId, set = new Set());
-    set.add(queue);
-    this.#state.activity++;
+    this.#attach(runId, queue);
     return queue;
   }
 
+  #attach(runId: string, queue: StreamQueue<WorkflowEvent>): void {
+    let set = this.#eventStreams.get(runId);
+    if (!set) this.#eventStreams.set(runId, set = new Set());
+    set.add(queue);
+  }
+
+  /** A run was created: the streams that were waiting for it attach, from now on. */
+  runCreated(run: WorkflowRun): void {
+    const early = this.#early.get(run.id);
+    if (!early) return;
+    this.#early.delete(run.id);
+    this.#state.clock.cancel(early.timer);
+    for (const q of early.queues) this.#attach(run.id, q);
+    this.#state.activity++;
+  }
+
   closeEventStream(runId: string, queue: StreamQueue<WorkflowEvent>): void {
+    const early = this.#early.get(runId);
+    if (early?.queues.delete(queue) && early.queues.size === 0) {
+      this.#early.delete(runId);
+      this.#state.clock.cancel(early.timer);
+    }
     const set = this.#eventStreams.get(runId);
     if (!set) return;
     set.delete(queue);

@@ -28,7 +28,12 @@ const children: Scenario = {
         // A retried attempt spawning the same key gets the run spawned the first time.
         if (t.retryCount === 0) throw new Error("first attempt fails after spawning");
         const first = await keyed.result({ signal: t.signal });
-        return { keyedId: keyed.id, three: first.outputs.square, four: ran.outputs.square };
+        return {
+          keyedId: keyed.id,
+          three: first.outputs.square,
+          four: ran.outputs.square,
+          traceparent: t.additionalMetadata?.traceparent ?? null,
+        };
       },
     });
     await ctx.startWorker([parent, child]);
@@ -40,6 +45,7 @@ const children: Scenario = {
     assert.equal(result.status, "COMPLETED", JSON.stringify(result.errors));
     const out = result.outputs.spawn as {
       keyedId: string;
+      traceparent: string | null;
       three: { square: number; parent: string; meta: JsonObject };
       four: { square: number; parent: string; meta: JsonObject };
     };
@@ -48,6 +54,8 @@ const children: Scenario = {
     // The child's parentWorkflowRunId is the parent *task* run, as the engine sends it.
     assert.equal(out.three.parent, out.four.parent);
     assert.equal(out.three.meta.tenant, "acme", "the parent's metadata flows down");
+    assert.match(String(out.traceparent), /^00-[0-9a-f]{32}-[0-9a-f]{16}-01$/);
+    assert.equal(out.three.meta.traceparent, out.traceparent, "its traceparent too");
     assert.equal(out.three.meta.hatchet__parent_workflow_run_id, run.id);
     assert.equal(out.three.meta.hatchet__parent_step_run_id, out.three.parent);
     const again = await client.runs.get(out.keyedId).result({ signal: ctx.signal });
@@ -250,6 +258,10 @@ const replay: Scenario = {
       return ids;
     });
     assert.equal(replayedIds.length, 1);
+    const now = await client.runs.get(run.id).result({ signal: ctx.signal });
+    if (now.status !== "COMPLETED") {
+      ctx.note(`result() right after the replay answered ${now.status}; asked again`);
+    }
     const result = await eventually(async () => {
       const r = await client.runs.get(run.id).result({ signal: ctx.signal });
       assert.equal(r.status, "COMPLETED");

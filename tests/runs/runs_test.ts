@@ -352,3 +352,46 @@ Deno.test("onCrons stop firing once the workflow is registered again without the
     ["cron", "2026-01-01T00:02:00.000Z"],
   ]);
 });
+
+Deno.test("RunRef.stream() waits for a run the engine creates late; an unknown run is NOT_FOUND after 10 s", async () => {
+  await using engine = new MockEngine({ triggerDelay: "2s" });
+  const wf = workflow({ name: "late-stream" });
+  wf.task({
+    name: "t",
+    fn: (_input, ctx) => {
+      ctx.putStream("a");
+      ctx.putStream("b");
+      return {};
+    },
+  });
+  await using worker = createWorker(engine.client, { name: "w", workflows: [wf], logger: quiet });
+  await worker.start();
+  const run = await engine.client.runs.trigger(wf, {});
+  const read = (async () => {
+    const out: string[] = [];
+    for await (const chunk of run.stream()) out.push(`${chunk.index}:${chunk.text()}`);
+    return out;
+  })();
+  await engine.advance("1s");
+  assert.equal(await settled(read), false);
+  await engine.advance("1s");
+  // The subscription opened before the run existed and attached when it was created.
+  assert.deepEqual(await read, ["0:a", "1:b"]);
+  const events = () => engine.rpcLog().filter((e) => e.method === "SubscribeToWorkflowEvents");
+  assert.deepEqual(events().map((e) => [e.summary?.workflowRunId, e.error]), [[run.id, undefined]]);
+
+  const reading = new AbortController();
+  const ghost = engine.client.runs.get(crypto.randomUUID());
+  const ended = (async () => {
+    for await (const _ of ghost.stream({ signal: reading.signal })) {
+      throw new Error("a run that does not exist streamed something");
+    }
+  })();
+  await engine.advance("9s");
+  assert.deepEqual(events().slice(1).map((e) => e.error), [undefined], "still waiting");
+  await engine.advance("1s");
+  // The reader tries again after a pause (in real time), which this test does not wait for.
+  assert.equal(events()[1].error, "not_found");
+  reading.abort();
+  await ended;
+});

@@ -135,7 +135,7 @@ Deno.test("MockEngine REST GET workflow-runs/{id} reports the run, created tasks
   );
 });
 
-Deno.test("MockEngine REST POST tasks/cancel cancels a run's tasks and answers their ids", async () => {
+Deno.test("MockEngine REST POST tasks/cancel cancels by ids or by filter and answers the task ids", async () => {
   await using engine = new MockEngine();
   await using server = await engine.listen();
   const wf = workflow({ name: "to-cancel" });
@@ -151,17 +151,29 @@ Deno.test("MockEngine REST POST tasks/cancel cancels a run's tasks and answers t
     json: { ids: [task.id] },
   });
   assert.equal(engine.taskRuns(run.id)[0].status, "CANCELLED");
-  assert.deepEqual(
-    await call(server, "POST", path, { filter: { since: "2026-01-01T00:00:00Z" } }),
-    {
-      status: 501,
-      json: {
-        errors: [{
-          description: "Not implemented by the mock engine: cancel by filter (give externalIds)",
-        }],
-      },
+  // By filter (V1TaskFilter): runs created since, of these statuses, with this metadata.
+  const a = await engine.client.runs.trigger(wf, {}, { additionalMetadata: { team: "a" } });
+  const b = await engine.client.runs.trigger(wf, {}, { additionalMetadata: { team: "b" } });
+  const byFilter = await call(server, "POST", path, {
+    filter: {
+      since: "2026-01-01T00:00:00Z",
+      statuses: ["QUEUED"],
+      additionalMetadata: ["team:a"],
     },
+  });
+  assert.deepEqual(byFilter, { status: 200, json: { ids: [engine.taskRuns(a.id)[0].id] } });
+  assert.deepEqual(
+    [engine.taskRuns(a.id)[0].status, engine.taskRuns(b.id)[0].status],
+    ["CANCELLED", "QUEUED"],
   );
+  assert.deepEqual(await call(server, "POST", path, { filter: { statuses: [] } }), {
+    status: 400,
+    json: {
+      errors: [{
+        description: "Invalid filter.since: expected a date-time string, received undefined",
+      }],
+    },
+  });
 });
 
 Deno.test("MockEngine REST POST tasks/replay runs a failed run again, retry count plus one", async () => {
