@@ -48,6 +48,7 @@ export {
   type BackoffOptions,
   createPushHandler,
   createWorker,
+  type DurableTaskOptions,
   type OnFailureOptions,
   type PushHandler,
   type PushHandlerOptions,
@@ -71,8 +72,12 @@ export {
   TaskSkippedError,
 } from "./context/mod.ts";
 export {
+  type DurableChildOptions,
+  type DurableChildRun,
   type DurableContext,
   type DurableWaitResult,
+  type EvictionPolicy,
+  NonDeterminismError,
   or,
   type OrGroup,
   ParentCondition,
@@ -80,6 +85,7 @@ export {
   type TaskCondition,
   UserEventCondition,
   type WaitCondition,
+  type WaitForEventOptions,
 } from "./durable/mod.ts";
 export { formatDuration, parseDuration } from "./transport/duration.ts";
 export { RpcError } from "./transport/rpc_error.ts";

@@ -6,9 +6,12 @@ import { parseAssignment, type TaskRunData } from "../context/parse_assignment.t
 import { backoffDelay, retryTransient, sleep } from "../transport/retry.ts";
 import {
   createDurableContext,
-  createDurableListener,
-  type DurableListener,
+  createEventLogListener,
+  createLegacyPath,
+  type DurablePath,
+  type DurableRun,
 } from "../durable/mod.ts";
+import { createEvictionManager, type EvictionTracker } from "../durable/_eviction_manager.ts";
 import { formatDuration, parseDuration } from "../transport/duration.ts";
 import type {
   AssignedActionData,
@@ -205,6 +208,11 @@ interface Attempt {
   settle: () => void;
   lease: SlotLease | undefined;
   graceTimer: ReturnType<typeof setTimeout> | undefined;
+  /** The attempt's durable operations (durable tasks only). */
+  durable: DurableRun | undefined;
+  eviction: EvictionTracker | undefined;
+  /** Evicted (by the worker or the engine): reports nothing. */
+  evicted: boolean;
 }
 
 const consoleLogger: WorkerLogger = {
@@ -229,8 +237,32 @@ function durationMs(value: DurationInput | undefined, fallback: number, what: st
   }
 }
 
+// A re-assignment after eviction keeps the retry count and raises the invocation count.
 function attemptKey(action: AssignedActionData): string {
-  return `${action.taskRunExternalId}/${action.retryCount}`;
+  return `${action.taskRunExternalId}/${action.retryCount}/${
+    action.durableTaskInvocationCount ?? 0
+  }`;
+}
+
+/** The first engine version serving `/v1.V1Dispatcher/DurableTask`. */
+const EVENT_LOG_VERSION = [0, 80, 0];
+
+/**
+ * Which durable path an engine version selects: `"event-log"` from v0.80.0, `"legacy"` before
+ * it or without `GetVersion`, `"probe"` for a pre-release or unparseable version (try the
+ * stream, fall back on UNIMPLEMENTED).
+ */
+export function durablePathFor(version: string | undefined): "event-log" | "legacy" | "probe" {
+  if (version === undefined) return "legacy";
+  const m = /^v?(\d+)\.(\d+)\.(\d+)(-.*)?$/.exec(version.trim());
+  if (!m || m[4] !== undefined) return "probe";
+  const parts = [Number(m[1]), Number(m[2]), Number(m[3])];
+  for (let i = 0; i < 3; i++) {
+    if (parts[i] !== EVENT_LOG_VERSION[i]) {
+      return parts[i] > EVENT_LOG_VERSION[i] ? "event-log" : "legacy";
+    }
+  }
+  return "event-log";
 }
 
 /**
@@ -357,7 +389,9 @@ export function createWorker<L = undefined>(
     maxDelayMs: 5_000,
     signal: halt.signal,
   });
-  let durableListener: DurableListener | undefined;
+  let durablePath: DurablePath | undefined;
+  let durableKind: "event-log" | "legacy" = "legacy";
+  const evictions = createEvictionManager({ capacity: durableSlots });
 
   let listenController: AbortController | undefined;
   let listenOpen = false;
@@ -457,13 +491,64 @@ export function createWorker<L = undefined>(
       controller: attempt.controller,
     });
     if (!entry.task.durable) return base;
-    durableListener ??= createDurableListener(ports.durable);
-    return createDurableContext(base, {
-      listener: durableListener,
-      port: ports.durable,
-      namespace,
-      retry: { attempts: 15 },
+    durablePath ??= durableKind === "event-log"
+      ? createEventLogListener(ports.durableTask, {
+        workerId: () => workerId,
+        onServerEvict: serverEvict,
+      })
+      : createLegacyPath(ports.durable, { retry: { attempts: 15 } });
+    const policy = entry.task.evictionPolicy;
+    if (durablePath.kind === "event-log" && policy !== undefined) {
+      attempt.eviction = evictions.track({
+        policy,
+        evict: (reason) => track(evictAttempt(attempt, reason)),
+      });
+    }
+    attempt.durable = durablePath.open({
+      taskRunId: data.taskRunId,
+      invocationCount: action.durableTaskInvocationCount || 1,
+      signal: attempt.controller.signal,
+      onWaiting: attempt.eviction?.onWaiting,
     });
+    return createDurableContext(base, { run: attempt.durable, namespace });
+  }
+
+  // Eviction: the engine frees the slot and re-assigns the task (invocation + 1) once what it
+  // waits for happens; this attempt ends here and reports nothing.
+  async function evictAttempt(attempt: Attempt, reason: string): Promise<void> {
+    const run = attempt.durable;
+    if (!run || attempt.controller.signal.aborted) return;
+    try {
+      await run.evict(reason);
+    } catch (err) {
+      logger.warn(
+        `Worker "${workerName}": evicting a durable task run failed; it keeps waiting: ${
+          messageOf(err)
+        }`,
+      );
+      return;
+    }
+    endEvicted(attempt, reason);
+  }
+
+  function endEvicted(attempt: Attempt, reason: string): void {
+    attempt.evicted = true;
+    attempt.lease?.release();
+    abortAttempt(attempt, new TaskCancelledError("worker", `evicted: ${reason}`));
+  }
+
+  function serverEvict(taskRunId: string, invocationCount: number, reason: string): void {
+    for (const attempt of attempts.values()) {
+      if (
+        attempt.key.startsWith(`${taskRunId}/`) &&
+        attempt.durable?.invocationCount === invocationCount
+      ) {
+        logger.warn(
+          `Worker "${workerName}": the engine evicted task run ${taskRunId} (invocation ${invocationCount}): ${reason}`,
+        );
+        endEvicted(attempt, reason);
+      }
+    }
   }
 
   async function runAttempt(action: AssignedActionData, entry: ActionEntry): Promise<void> {
@@ -477,6 +562,9 @@ export function createWorker<L = undefined>(
       settle,
       lease: undefined,
       graceTimer: undefined,
+      durable: undefined,
+      eviction: undefined,
+      evicted: false,
     };
     attempts.set(key, attempt);
     try {
@@ -532,6 +620,8 @@ export function createWorker<L = undefined>(
       await started;
     } finally {
       if (attempt.graceTimer !== undefined) clearTimeout(attempt.graceTimer);
+      attempt.eviction?.untrack();
+      attempt.durable?.close();
       attempt.lease?.release();
       if (attempts.get(key) === attempt) attempts.delete(key);
       settle();
@@ -740,6 +830,36 @@ export function createWorker<L = undefined>(
     }
   }
 
+  // A pre-release or unparseable version: open the stream once; UNIMPLEMENTED means legacy.
+  async function probeEventLog(id: string): Promise<"event-log" | "legacy"> {
+    const controller = new AbortController();
+    try {
+      const requests = (async function* () {
+        yield { kind: "registerWorker" as const, workerId: id };
+        await new Promise((resolve) => controller.signal.addEventListener("abort", resolve));
+      })();
+      for await (
+        const _ of ports.durableTask.durableTask(requests, {
+          signal: controller.signal,
+          timeoutMs: CALL_TIMEOUT_MS,
+        })
+      ) {
+        return "event-log";
+      }
+      return "event-log";
+    } catch (err) {
+      if (err instanceof RpcError && err.code === "unimplemented") return "legacy";
+      logger.warn(
+        `Worker "${workerName}": probing the durable event log failed (${
+          messageOf(err)
+        }); using the legacy durable path`,
+      );
+      return "legacy";
+    } finally {
+      controller.abort();
+    }
+  }
+
   async function runLifespanCleanup(): Promise<void> {
     const gen = lifespanGen;
     lifespanGen = undefined;
@@ -768,6 +888,7 @@ export function createWorker<L = undefined>(
         () => ports.dispatcher.getVersion({ timeoutMs: CALL_TIMEOUT_MS }),
         deadline,
       );
+      const pathChoice = durablePathFor(engineVersion);
       for (const def of definitions) {
         const request = putWorkflowInput(def, namespace);
         await retryStart(
@@ -792,6 +913,9 @@ export function createWorker<L = undefined>(
       );
       if (stopRequested) throw new Error("stop() was called");
       workerId = reg.workerId;
+      if (hasDurable) {
+        durableKind = pathChoice === "probe" ? await probeEventLog(reg.workerId) : pathChoice;
+      }
       listenLoopDone = listenLoop();
       heartbeatsOn = true;
       heartbeatInFlight = heartbeat();
@@ -845,6 +969,8 @@ export function createWorker<L = undefined>(
     listenController?.abort();
     await listenLoopDone;
 
+    // Waiting durable tasks are evicted rather than failed: the engine resumes them elsewhere.
+    evictions.evictAllWaiting("Worker shutdown");
     if (!await settleWithin(Promise.all(pending), drainMs)) {
       const left = [...attempts.values()];
       logger.warn(
@@ -868,9 +994,10 @@ export function createWorker<L = undefined>(
       }
     }
     // A restarted worker opens a fresh listener: a closed one fails every wait.
-    const listener = durableListener;
-    durableListener = undefined;
-    if (listener) await listener.close();
+    evictions.close();
+    const path = durablePath;
+    durablePath = undefined;
+    if (path) await path.close();
     halt.abort();
     await runLifespanCleanup();
     state = "stopped";

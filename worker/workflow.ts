@@ -1,6 +1,11 @@
 import type { Context, TaskRef } from "../context/context.ts";
-import type { DurableContext, TaskCondition } from "../durable/mod.ts";
-import { ParentCondition, toTaskConditions } from "../durable/mod.ts";
+import type { DurableContext, EvictionPolicy, TaskCondition } from "../durable/mod.ts";
+import {
+  ParentCondition,
+  type ResolvedEvictionPolicy,
+  resolveEvictionPolicy,
+  toTaskConditions,
+} from "../durable/mod.ts";
 import { formatDuration, parseDuration } from "../transport/duration.ts";
 import type { DurationInput, JsonObject } from "../transport/types.ts";
 
@@ -131,6 +136,32 @@ export interface TaskOptions<I, O, C> {
  * assert.deepEqual(result.outputs.cleanup, { failed: ["charge"] });
  * ```
  */
+/**
+ * Options of a durable task: those of a task plus its eviction policy.
+ *
+ * @example
+ * ```ts
+ * import { type DurableTaskOptions, workflow } from "@hatchet-deno/sdk";
+ *
+ * const options: DurableTaskOptions<{ id: string }, { ok: boolean }> = {
+ *   name: "await-payment",
+ *   evictionPolicy: { ttl: "1m" }, // free the slot after a minute of waiting
+ *   fn: async (input, ctx) => {
+ *     await ctx.waitForEvent(`payment:${input.id}`);
+ *     return { ok: true };
+ *   },
+ * };
+ * workflow<{ id: string }>({ name: "payments" }).durableTask(options);
+ * ```
+ */
+export interface DurableTaskOptions<I, O> extends TaskOptions<I, O, DurableContext<I>> {
+  /**
+   * When the worker may evict the task while it waits (engines v0.80.0 and newer); default
+   * `{ ttl: "15m", allowCapacityEviction: true, priority: 0 }`; `false` never evicts.
+   */
+  evictionPolicy?: EvictionPolicy | false;
+}
+
 export type OnFailureOptions<I, O> =
   & Omit<TaskOptions<I, O, Context<I>>, "parents" | "skipIf" | "waitFor" | "name">
   & {
@@ -225,9 +256,7 @@ export interface Workflow<I extends JsonObject = JsonObject> {
    * @throws {TypeError} As for {@link Workflow.task}.
    * @throws {RangeError} As for {@link Workflow.task}.
    */
-  durableTask<O extends JsonObject | void>(
-    options: TaskOptions<I, O, DurableContext<I>>,
-  ): TaskRef<O>;
+  durableTask<O extends JsonObject | void>(options: DurableTaskOptions<I, O>): TaskRef<O>;
   /**
    * Sets the task the engine runs when any task of a run fails; it reads `ctx.taskRunErrors`.
    *
@@ -252,6 +281,8 @@ export interface TaskDefinition {
   skipIf: TaskCondition[] | undefined;
   waitFor: TaskCondition[] | undefined;
   durable: boolean;
+  /** Durable tasks only; `undefined` never evicts. */
+  evictionPolicy: ResolvedEvictionPolicy | undefined;
 }
 
 /** A workflow as the worker needs it. Internal. */
@@ -505,6 +536,9 @@ export function workflow<I extends JsonObject = JsonObject>(options: WorkflowOpt
       skipIf,
       waitFor,
       durable: kind === "durableTask",
+      evictionPolicy: kind === "durableTask"
+        ? resolveEvictionPolicy((raw as DurableTaskOptions<unknown, unknown>).evictionPolicy, what)
+        : undefined,
     };
   }
 
@@ -522,7 +556,7 @@ export function workflow<I extends JsonObject = JsonObject>(options: WorkflowOpt
       return refFor<O>(task);
     },
     durableTask<O extends JsonObject | void>(
-      taskOptions: TaskOptions<I, O, DurableContext<I>>,
+      taskOptions: DurableTaskOptions<I, O>,
     ): TaskRef<O> {
       const task = define(taskOptions as TaskOptions<unknown, unknown, unknown>, "durableTask");
       def.tasks.push(task);

@@ -13,7 +13,7 @@ import {
   type WaitCondition,
 } from "../../durable/conditions.ts";
 import { createDurableContext, type DurableContextDeps } from "../../durable/durable_context.ts";
-import { createDurableListener, type DurableListener } from "../../durable/durable_listener.ts";
+import { createDurableListener, type DurableListener } from "../../durable/legacy_listener.ts";
 import { RpcError } from "../../transport/rpc_error.ts";
 import { baseContext } from "./_base_context.ts";
 import {
