@@ -48,7 +48,7 @@ Deno.test("putWorkflowInput() builds namespaced names, action ids, parents, slot
   assert.deepEqual(req.tasks.map((t) => t.action), [
     "dev_orders:validate",
     "dev_orders:refund",
-    "dev_orders:Ship",
+    "dev_orders:ship",
   ]);
   assert.deepEqual(req.tasks[0], {
     readableId: "validate",
