@@ -15,7 +15,9 @@ const [hostPort, token, nArg, mode] = Deno.args;
 const n = Number(nArg);
 if (!hostPort || !token || !Number.isSafeInteger(n) || n < 1 || !["evict", "hold"].includes(mode)) {
   throw new TypeError(
-    `Usage: _waits_100k.ts <host:port> <token> <n> <evict|hold>, received ${JSON.stringify(Deno.args)}`,
+    `Usage: _waits_100k.ts <host:port> <token> <n> <evict|hold>, received ${
+      JSON.stringify(Deno.args)
+    }`,
   );
 }
 const gc = (globalThis as { gc?: () => void }).gc;

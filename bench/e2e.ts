@@ -619,7 +619,12 @@ async function measureWaitsRss(
   const writer = child.stdin.getWriter();
   try {
     if (await readLine() !== "ready") throw new Error("the worker did not start");
-    const client = createClient({ token: engine.token, hostPort: server.hostPort, tls: "none", env: {} });
+    const client = createClient({
+      token: engine.token,
+      hostPort: server.hostPort,
+      tls: "none",
+      env: {},
+    });
     try {
       for (let i = 0; i < n; i += 500) {
         const batch = Math.min(500, n - i);

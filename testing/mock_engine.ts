@@ -7,6 +7,7 @@ import type { DurationInput, JsonObject } from "../transport/types.ts";
 import { createClientFromTransport, type HatchetClient } from "../worker/client.ts";
 import { EngineCore, type TaskRunInfo, type TaskStatus, type WorkerInfo } from "./_engine.ts";
 import { startListener } from "./_listener.ts";
+import type { DurableLogEntry } from "./engine/durable_task.ts";
 import { createMemoryTransport } from "./_memory_transport.ts";
 import {
   createPushEndpoint,
@@ -21,6 +22,7 @@ import { makeToken } from "./_token.ts";
 import { ConnectError } from "@connectrpc/connect";
 
 export type {
+  DurableLogEntry,
   PushDelivery,
   PushEndpoint,
   PushEndpointOptions,
@@ -55,9 +57,11 @@ export interface MockEngineOptions {
    */
   clock?: "virtual" | "real";
   /**
-   * What `GetVersion` answers; default `"v0.79.0"` (slot_config registration and the
-   * RegisterDurableEvent durable path). `null` answers `UNIMPLEMENTED`, as engines before
-   * v0.78.27 do.
+   * What `GetVersion` answers; default `"v0.104.7"`, which selects the `DurableTask` event log
+   * (served from v0.80.0, and for pre-releases such as `"v0.1.0-alpha.0"`). An older version,
+   * e.g. `"v0.79.0"`, answers `DurableTask` with `UNIMPLEMENTED` and leaves the legacy
+   * RegisterDurableEvent path; `null` answers `GetVersion` itself with `UNIMPLEMENTED`, as
+   * engines before v0.78.27 do.
    */
   version?: string | null;
   /** The namespace of `engine.client`. */
@@ -287,7 +291,7 @@ export class MockEngine implements AsyncDisposable {
     this.#core = new EngineCore({
       clock,
       startMs,
-      version: options?.version === undefined ? "v0.79.0" : options.version,
+      version: options?.version === undefined ? "v0.104.7" : options.version,
       tenantId: this.tenantId,
     });
     this.token = makeToken({
@@ -617,6 +621,44 @@ export class MockEngine implements AsyncDisposable {
    */
   taskRuns(workflowRunId?: string): TaskRunInfo[] {
     return this.#core.taskRuns(workflowRunId);
+  }
+
+  /**
+   * A durable task's event log (the `DurableTask` path), by node: what each durable call
+   * recorded and whether its result is in.
+   *
+   * @param taskRunId The durable task run.
+   * @returns Its entries, empty for a task with none.
+   * @example
+   * ```ts
+   * import { createWorker, workflow } from "@hatchet-deno/sdk";
+   * import { MockEngine } from "@hatchet-deno/sdk/testing";
+   * import assert from "node:assert/strict";
+   *
+   * const wf = workflow({ name: "log-example" });
+   * wf.durableTask({
+   *   name: "t",
+   *   fn: async (_input, ctx) => {
+   *     await ctx.memo("config", () => ({ region: "eu" }));
+   *     await ctx.sleepFor("10s");
+   *     return {};
+   *   },
+   * });
+   * await using engine = new MockEngine();
+   * await using worker = createWorker(engine.client, { name: "w", workflows: [wf] });
+   * await worker.start();
+   * const run = await engine.client.runs.trigger(wf, {});
+   * await engine.advance("10s");
+   * await run.result();
+   * const [task] = engine.taskRuns(run.id);
+   * assert.deepEqual(
+   *   engine.durableEventLog(task.id).map((e) => [e.nodeId, e.kind, e.description, e.satisfied]),
+   *   [[1, "MEMO", "memo", true], [2, "WAIT_FOR", "sleep(10s)", true]],
+   * );
+   * ```
+   */
+  durableEventLog(taskRunId: string): DurableLogEntry[] {
+    return this.#core.durableEventLog(taskRunId);
   }
 
   /**

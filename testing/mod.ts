@@ -17,6 +17,7 @@
  */
 export { MockEngine } from "./mock_engine.ts";
 export type {
+  DurableLogEntry,
   EngineFaults,
   EngineListener,
   ListenOptions,

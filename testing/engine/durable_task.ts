@@ -4,14 +4,14 @@
 // buffers). It owns that state only: matching conditions, spawning children, freeing slots and
 // requeueing go through the DurableHost the core gives it. See durable-event-log.md §2-§5.
 
-import { create } from "@bufbuild/protobuf";
+import { create, type MessageInitShape } from "@bufbuild/protobuf";
 import { timestampDate } from "@bufbuild/protobuf/wkt";
 import {
+  type DurableEventListenerConditions,
   DurableTaskErrorType,
   type DurableTaskRequest,
   type DurableTaskResponse,
   DurableTaskResponseSchema,
-  type DurableEventListenerConditions,
   type TriggerWorkflowRequest,
 } from "../../transport/services.ts";
 import type { JsonObject, JsonValue } from "../../transport/types.ts";
@@ -34,7 +34,9 @@ export interface DurableHost {
   /** Engine time in ms. */
   now(): number;
   /** The task run, if it exists and is durable. */
-  durableTask(taskId: string): { workflowRunId: string; running: boolean } | undefined;
+  durableTask(
+    taskId: string,
+  ): { workflowRunId: string; running: boolean; workerId: string | undefined } | undefined;
   /** Registers a signal match; `onSatisfied` gets `{ CREATE: {...} }` once it fires. */
   registerWait(
     taskId: string,
@@ -70,6 +72,18 @@ export interface DurableHost {
 
 type Kind = "RUN" | "WAIT_FOR" | "MEMO";
 
+/** One entry of a durable task's event log, as `MockEngine.durableEventLog()` reports it. */
+export interface DurableLogEntry {
+  /** `WAIT_FOR` (a wait or sleep), `MEMO` (a memoized value, `now()`), `RUN` (a child run). */
+  kind: Kind;
+  /** Its position; node ids restart at 1 on every invocation, which replays from node 1. */
+  nodeId: number;
+  /** Whether its result is recorded. */
+  satisfied: boolean;
+  /** What it records, e.g. `sleep(10s)`, `event(order:paid)`, `memo`, `run(child)`. */
+  description: string;
+}
+
 interface Entry {
   kind: Kind;
   nodeId: number;
@@ -92,6 +106,8 @@ interface LogFile {
   entries: Map<number, Entry>;
   /** Spawn key (`<parent>.0.<key|index>`) -> node of the entry that spawned that child. */
   spawnKeys: Map<string, number>;
+  /** Invocation -> the highest satisfied order released to any stream. */
+  released: Map<number, number>;
 }
 
 interface Release {
@@ -116,6 +132,8 @@ export class DurableTaskRoom {
   readonly #logs = new Map<string, LogFile>();
   readonly #routes = new Map<string, DurableTaskSession>();
   readonly #sessions = new Set<DurableTaskSession>();
+  /** Worker id -> the last stream that sent its register_worker. */
+  readonly #workerSessions = new Map<string, DurableTaskSession>();
 
   constructor(host: DurableHost) {
     this.#host = host;
@@ -142,6 +160,7 @@ export class DurableTaskRoom {
         latestSatisfiedOrder: 0,
         entries: new Map(),
         spawnKeys: new Map(),
+        released: new Map(),
       };
       this.#logs.set(taskId, lf);
     }
@@ -155,8 +174,8 @@ export class DurableTaskRoom {
     return this.#logs.get(taskId)?.invocationCount ?? 0;
   }
 
-  /** The task's log as `kind:node` descriptions (for tests). */
-  entries(taskId: string): { kind: Kind; nodeId: number; satisfied: boolean; description: string }[] {
+  /** The task's log, by node (for tests). */
+  entries(taskId: string): DurableLogEntry[] {
     const lf = this.#logs.get(taskId);
     if (!lf) return [];
     return [...lf.entries.values()].sort((a, b) => a.nodeId - b.nodeId).map((e) => ({
@@ -184,6 +203,9 @@ export class DurableTaskRoom {
     for (const task of session.tasks) {
       if (this.#routes.get(task) === session) this.#routes.delete(task);
     }
+    if (session.workerId !== undefined && this.#workerSessions.get(session.workerId) === session) {
+      this.#workerSessions.delete(session.workerId);
+    }
     session.queue.end();
     this.#host.touch();
   }
@@ -206,6 +228,7 @@ export class DurableTaskRoom {
           return this.#swallow(`invalid worker id: ${m.value.workerId}`);
         }
         session.workerId = m.value.workerId;
+        this.#workerSessions.set(m.value.workerId, session);
         this.#send(session, { case: "registerWorker", value: { workerId: m.value.workerId } });
         return;
       case "memo":
@@ -229,7 +252,10 @@ export class DurableTaskRoom {
     this.#host.note(`DurableTask: ${message} (no response, as the engine)`);
   }
 
-  #send(session: DurableTaskSession, message: DurableTaskResponse["message"]): void {
+  #send(
+    session: DurableTaskSession,
+    message: MessageInitShape<typeof DurableTaskResponseSchema>["message"],
+  ): void {
     session.queue.push(create(DurableTaskResponseSchema, { message }));
     this.#host.touch();
   }
@@ -417,7 +443,9 @@ export class DurableTaskRoom {
         return this.#swallow("failed to create trigger options: input is not a JSON object");
       }
       if (t.priority !== undefined && (t.priority < 1 || t.priority > 3)) {
-        return this.#swallow(`failed to create trigger options: priority ${t.priority} not in 1..3`);
+        return this.#swallow(
+          `failed to create trigger options: priority ${t.priority} not in 1..3`,
+        );
       }
       items.push({ trigger: t, input, meta: t.additionalMetadata ? meta : undefined });
     }
@@ -570,7 +598,12 @@ export class DurableTaskRoom {
       this.#host.restore(lf.taskId, "callback satisfied while task evicted");
       return;
     }
-    const session = this.#routes.get(lf.taskId);
+    // Deviation, knowingly: where the engine drops a push for a task no stream has mentioned
+    // yet (after a reconnect) and leaves it to the worker's next worker_status poll, the mock
+    // pushes it to the stream its worker registered, so tests need not wait for a poll.
+    const workerId = this.#host.durableTask(lf.taskId)?.workerId;
+    const session = this.#routes.get(lf.taskId) ??
+      (workerId === undefined ? undefined : this.#workerSessions.get(workerId));
     if (session) this.#deliver(session, lf, lf.invocationCount, entry);
   }
 
@@ -596,7 +629,10 @@ export class DurableTaskRoom {
         const [task, inv] = k.split(":");
         if (task === lf.taskId && Number(inv) < invocationCount) session.releases.delete(k);
       }
-      rel = { max: 0, buffered: new Map() };
+      // Deviation, knowingly: v0.104.7 starts a new stream's release at 0, so after a reconnect
+      // mid-invocation a later completion stalls until its 60 s stall eviction; the mock resumes
+      // from what was released before (as newer engines do with received_satisfied_orders).
+      rel = { max: lf.released.get(invocationCount) ?? 0, buffered: new Map() };
       session.releases.set(key, rel);
     }
     if (order <= rel.max) return session.queue.push(response);
@@ -608,6 +644,7 @@ export class DurableTaskRoom {
         rel.buffered.delete(rel.max + 1);
         rel.max++;
       }
+      lf.released.set(invocationCount, Math.max(lf.released.get(invocationCount) ?? 0, rel.max));
       return;
     }
     if (!rel.buffered.has(order)) rel.buffered.set(order, response);
@@ -620,15 +657,31 @@ export class DurableTaskRoom {
       case "registerWorker":
         return { kind: "register_worker" };
       case "memo":
-        return { kind: "memo", taskRunId: m.value.durableTaskExternalId, invocation: m.value.invocationCount };
+        return {
+          kind: "memo",
+          taskRunId: m.value.durableTaskExternalId,
+          invocation: m.value.invocationCount,
+        };
       case "waitFor":
-        return { kind: "wait_for", taskRunId: m.value.durableTaskExternalId, invocation: m.value.invocationCount };
+        return {
+          kind: "wait_for",
+          taskRunId: m.value.durableTaskExternalId,
+          invocation: m.value.invocationCount,
+        };
       case "triggerRuns":
-        return { kind: "trigger_runs", taskRunId: m.value.durableTaskExternalId, invocation: m.value.invocationCount };
+        return {
+          kind: "trigger_runs",
+          taskRunId: m.value.durableTaskExternalId,
+          invocation: m.value.invocationCount,
+        };
       case "completeMemo":
         return { kind: "complete_memo", taskRunId: m.value.ref?.durableTaskExternalId ?? "" };
       case "evictInvocation":
-        return { kind: "evict_invocation", taskRunId: m.value.durableTaskExternalId, invocation: m.value.invocationCount };
+        return {
+          kind: "evict_invocation",
+          taskRunId: m.value.durableTaskExternalId,
+          invocation: m.value.invocationCount,
+        };
       case "workerStatus":
         return { kind: "worker_status", entries: m.value.waitingEntries.length };
       default:
@@ -675,7 +728,13 @@ function waitConditions(
   }
   // The engine's idempotency key covers neither or-group ids, scope, lookback nor labels.
   const parts = conditions.map((x) =>
-    [x.expression, x.readableDataKey, x.kind === "SLEEP" ? "SLEEP" : "USER_EVENT", x.sleepFor ?? "", x.eventKey ?? ""]
+    [
+      x.expression,
+      x.readableDataKey,
+      x.kind === "SLEEP" ? "SLEEP" : "USER_EVENT",
+      x.sleepFor ?? "",
+      x.eventKey ?? "",
+    ]
       .join("\u0000")
   ).sort();
   const description = conditions.map((x) =>

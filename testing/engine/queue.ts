@@ -25,6 +25,8 @@ export interface QueueLinks {
   readonly runs: Pick<Runs, "task" | "payload">;
   readonly attempts: Pick<Attempts, "fail" | "cancel">;
   readonly records: Pick<Records, "note">;
+  /** The durable event log: bumps a durable task's invocation count on every assignment. */
+  readonly durableTask: { assign(taskRunId: string): number | undefined };
 }
 
 /** The queue, slots and assignments. */
@@ -173,6 +175,10 @@ export class Queue {
     task.status = "RUNNING";
     task.workerId = worker.id;
     task.slotWorkerId = worker.id;
+    task.evicted = false;
+    if (task.def.isDurable) {
+      task.invocationCount = this.#links.durableTask.assign(task.id) ?? task.invocationCount;
+    }
     for (const [type, units] of Object.entries(task.def.slotRequests)) {
       worker.used[type] = (worker.used[type] ?? 0) + units;
     }
@@ -233,6 +239,9 @@ export class Queue {
       priority: run.priority,
       workflowId: run.version.workflowId,
       workflowVersionId: run.version.versionId,
+      durableTaskInvocationCount: task.def.isDurable && task.invocationCount > 0
+        ? task.invocationCount
+        : undefined,
       triggeringEventExternalId: run.triggeringEvent?.id,
       triggeringEventKey: run.triggeringEvent?.key,
     });

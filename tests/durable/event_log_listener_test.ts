@@ -47,7 +47,11 @@ Deno.test("createEventLogListener() ends a stale invocation on the engine's serv
   });
   const [task] = fx.taskRunIds;
   // The engine assigned invocation 1; invocation 2 is not the one it knows.
-  const run = listener.open({ taskRunId: task, invocationCount: 2, signal: new AbortController().signal });
+  const run = listener.open({
+    taskRunId: task,
+    invocationCount: 2,
+    signal: new AbortController().signal,
+  });
   const reason = `invocation count mismatch for task ${task}: server has 1, worker sent 2`;
   await assert.rejects(
     run.wait("k", event("k"), { description: "event(k)" }),
@@ -59,7 +63,9 @@ Deno.test("createEventLogListener() ends a stale invocation on the engine's serv
 Deno.test("createEventLogListener() sends one request per invocation at a time, in call order", async () => {
   await using engine = new MockEngine();
   await using fx = await durableFixture(engine);
-  await using listener = createEventLogListener(fx.ports.durableTask, { workerId: () => fx.workerId });
+  await using listener = createEventLogListener(fx.ports.durableTask, {
+    workerId: () => fx.workerId,
+  });
   const [task] = fx.taskRunIds;
   const controller = new AbortController();
   const run = listener.open({ taskRunId: task, invocationCount: 1, signal: controller.signal });
@@ -82,9 +88,15 @@ Deno.test("createEventLogListener() sends one request per invocation at a time, 
 Deno.test("createEventLogListener() rejects pending calls with the signal's reason on abort", async () => {
   await using engine = new MockEngine();
   await using fx = await durableFixture(engine);
-  await using listener = createEventLogListener(fx.ports.durableTask, { workerId: () => fx.workerId });
+  await using listener = createEventLogListener(fx.ports.durableTask, {
+    workerId: () => fx.workerId,
+  });
   const controller = new AbortController();
-  const run = listener.open({ taskRunId: fx.taskRunIds[0], invocationCount: 1, signal: controller.signal });
+  const run = listener.open({
+    taskRunId: fx.taskRunIds[0],
+    invocationCount: 1,
+    signal: controller.signal,
+  });
   const waiting = run.wait("k", event("never"), { description: "event(never)" });
   await engine.settle();
   const reason = new Error("stop");

@@ -57,7 +57,7 @@ Deno.test("durableTask() with evictionPolicy is evicted mid-wait and replays fro
   const taskRunId = engine.taskRuns(run.id)[0].id;
   await until(engine, () => engine.taskRuns(run.id)[0].evicted === true, "the first eviction");
   // Evicted: the slot is free, the attempt reported nothing but STARTED.
-  assert.equal(engine.workers()[0].slotsUsed.durable ?? 0, 0);
+  assert.equal(engine.workers()[0].usedSlots.durable ?? 0, 0);
   await engine.advance("10m");
   // Restored by the sleep (invocation 2), it replays the sleep at once and waits again.
   await until(
@@ -100,7 +100,7 @@ Deno.test("durableTask() with evictionPolicy false is never evicted", async () =
   await worker.start();
   const run = await engine.client.runs.trigger(wf, {});
   await engine.advance("1h");
-  assert.equal(engine.taskRuns(run.id)[0].evicted, false);
+  assert.equal(engine.taskRuns(run.id)[0].evicted, undefined);
   await engine.client.events.push("paid", { ok: true });
   assert.deepEqual((await run.result()).outputs.wait, { paid: { ok: true } });
   assert.ok(!durableRequests(engine).some((r) => r.startsWith("evict_invocation")));
@@ -227,7 +227,11 @@ Deno.test("DurableContext.runChild() spawns a child once across a replay", async
   assert.equal(result.status, "COMPLETED");
   assert.deepEqual(results, [{ twice: { value: 42 } }, { twice: { value: 42 } }]);
   assert.equal(engine.taskRuns().filter((t) => t.taskName === "twice").length, 1);
-  assert.deepEqual(durableRequests(engine), ["register_worker", "trigger_runs@1", "trigger_runs@2"]);
+  assert.deepEqual(durableRequests(engine), [
+    "register_worker",
+    "trigger_runs@1",
+    "trigger_runs@2",
+  ]);
 });
 
 Deno.test("DurableContext.spawnChild() gives the child's id and a failed child's error", async () => {
