@@ -33,7 +33,7 @@ Deno.test("createEventLogListener() fails a call the engine never acknowledges a
       `The engine did not acknowledge event(k) of durable task run "${unknown}" within 20 ms`,
     ),
   );
-  assert.ok(engine.notes().some((n) => n.includes(`task not found: ${unknown}`)));
+  assert.ok(engine.engineLog().some((n) => n.includes(`task not found: ${unknown}`)));
   run.close();
 });
 
