@@ -40,7 +40,6 @@ wf.durableTask({
 
 const client = createClient({ token, hostPort, tls: "none", env: {} });
 const before = rss();
-// deno-lint-ignore no-unused-vars
 const worker = createWorker(client, {
   name: `bench-100k-${mode}`,
   workflows: [wf],

@@ -26,6 +26,8 @@ export class NonDeterminismError extends Error {
   readonly branchId: number;
 
   /**
+   * Creates the error for a conflict at `nodeId:branchId`.
+   *
    * @param taskRunId The durable task run's external id.
    * @param nodeId The conflicting node.
    * @param branchId The conflicting branch.

@@ -7,7 +7,7 @@ import type { DurationInput, JsonObject } from "../transport/types.ts";
 import { createClientFromTransport, type HatchetClient } from "../worker/client.ts";
 import { EngineCore, type TaskRunInfo, type TaskStatus, type WorkerInfo } from "./_engine.ts";
 import { startListener } from "./_listener.ts";
-import type { DurableLogEntry } from "./engine/durable_task.ts";
+import type { DurableLogEntry, DurableLogEntryKind } from "./engine/durable_task.ts";
 import { createMemoryTransport } from "./_memory_transport.ts";
 import {
   createPushEndpoint,
@@ -23,6 +23,7 @@ import { ConnectError } from "@connectrpc/connect";
 
 export type {
   DurableLogEntry,
+  DurableLogEntryKind,
   PushDelivery,
   PushEndpoint,
   PushEndpointOptions,

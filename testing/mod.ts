@@ -18,6 +18,7 @@
 export { MockEngine } from "./mock_engine.ts";
 export type {
   DurableLogEntry,
+  DurableLogEntryKind,
   EngineFaults,
   EngineListener,
   ListenOptions,

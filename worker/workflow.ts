@@ -99,6 +99,32 @@ export interface TaskOptions<I, O, C> {
 }
 
 /**
+ * Options of a durable task: those of a task plus its eviction policy.
+ *
+ * @example
+ * ```ts
+ * import { type DurableTaskOptions, workflow } from "@hatchet-deno/sdk";
+ *
+ * const options: DurableTaskOptions<{ id: string }, { ok: boolean }> = {
+ *   name: "await-payment",
+ *   evictionPolicy: { ttl: "1m" }, // free the slot after a minute of waiting
+ *   fn: async (input, ctx) => {
+ *     await ctx.waitForEvent(`payment:${input.id}`);
+ *     return { ok: true };
+ *   },
+ * };
+ * workflow<{ id: string }>({ name: "payments" }).durableTask(options);
+ * ```
+ */
+export interface DurableTaskOptions<I, O> extends TaskOptions<I, O, DurableContext<I>> {
+  /**
+   * When the worker may evict the task while it waits (engines v0.80.0 and newer); default
+   * `{ ttl: "15m", allowCapacityEviction: true, priority: 0 }`; `false` never evicts.
+   */
+  evictionPolicy?: EvictionPolicy | false;
+}
+
+/**
  * Options of {@link Workflow.onFailure}: a task without parents or conditions.
  *
  * @example
@@ -136,32 +162,6 @@ export interface TaskOptions<I, O, C> {
  * assert.deepEqual(result.outputs.cleanup, { failed: ["charge"] });
  * ```
  */
-/**
- * Options of a durable task: those of a task plus its eviction policy.
- *
- * @example
- * ```ts
- * import { type DurableTaskOptions, workflow } from "@hatchet-deno/sdk";
- *
- * const options: DurableTaskOptions<{ id: string }, { ok: boolean }> = {
- *   name: "await-payment",
- *   evictionPolicy: { ttl: "1m" }, // free the slot after a minute of waiting
- *   fn: async (input, ctx) => {
- *     await ctx.waitForEvent(`payment:${input.id}`);
- *     return { ok: true };
- *   },
- * };
- * workflow<{ id: string }>({ name: "payments" }).durableTask(options);
- * ```
- */
-export interface DurableTaskOptions<I, O> extends TaskOptions<I, O, DurableContext<I>> {
-  /**
-   * When the worker may evict the task while it waits (engines v0.80.0 and newer); default
-   * `{ ttl: "15m", allowCapacityEviction: true, priority: 0 }`; `false` never evicts.
-   */
-  evictionPolicy?: EvictionPolicy | false;
-}
-
 export type OnFailureOptions<I, O> =
   & Omit<TaskOptions<I, O, Context<I>>, "parents" | "skipIf" | "waitFor" | "name">
   & {

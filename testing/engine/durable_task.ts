@@ -70,12 +70,14 @@ export interface DurableHost {
   touch(): void;
 }
 
-type Kind = "RUN" | "WAIT_FOR" | "MEMO";
+/** The kind of an event-log entry. */
+export type DurableLogEntryKind = "RUN" | "WAIT_FOR" | "MEMO";
+type Kind = DurableLogEntryKind;
 
 /** One entry of a durable task's event log, as `MockEngine.durableEventLog()` reports it. */
 export interface DurableLogEntry {
   /** `WAIT_FOR` (a wait or sleep), `MEMO` (a memoized value, `now()`), `RUN` (a child run). */
-  kind: Kind;
+  kind: DurableLogEntryKind;
   /** Its position; node ids restart at 1 on every invocation, which replays from node 1. */
   nodeId: number;
   /** Whether its result is recorded. */

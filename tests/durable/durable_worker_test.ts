@@ -46,6 +46,19 @@ function durableStreams(engine: MockEngine, method: string): number {
   return engine.rpcLog().filter((e) => e.method === method && !e.summary).length;
 }
 
+function approvalWorkflow(name: string) {
+  return durableWorkflow(name, async (input, ctx) => ({
+    result: await ctx.waitFor(
+      "approval",
+      or(
+        new UserEventCondition("approved", {
+          expression: `input.orderId == ${JSON.stringify(input.orderId)} && input.ok == true`,
+        }),
+        new SleepCondition("1h"),
+      ),
+    ),
+  }));
+}
 for (const { label, version, stream } of PATHS) {
   Deno.test(`DurableContext.sleepFor() sleeps 24 hours of virtual time [${label}]`, async () => {
     await using engine = new MockEngine({ version });
@@ -63,20 +76,6 @@ for (const { label, version, stream } of PATHS) {
       slept: { CREATE: { "sleep:24h": [{ sleep_duration: "24h" }] } },
     });
   });
-
-  function approvalWorkflow(name: string) {
-    return durableWorkflow(name, async (input, ctx) => ({
-      result: await ctx.waitFor(
-        "approval",
-        or(
-          new UserEventCondition("approved", {
-            expression: `input.orderId == ${JSON.stringify(input.orderId)} && input.ok == true`,
-          }),
-          new SleepCondition("1h"),
-        ),
-      ),
-    }));
-  }
 
   Deno.test(`DurableContext.waitFor() of or(event, sleep) resolves with the event when it wins [${label}]`, async () => {
     await using engine = new MockEngine({ version });
