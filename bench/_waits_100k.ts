@@ -21,9 +21,9 @@ if (!hostPort || !token || !Number.isSafeInteger(n) || n < 1 || !["evict", "hold
   );
 }
 const gc = (globalThis as { gc?: () => void }).gc;
-const rss = () => {
+const usage = () => {
   for (let i = 0; i < 4; i++) gc?.();
-  return Deno.memoryUsage().rss;
+  return Deno.memoryUsage();
 };
 
 let started = 0;
@@ -39,7 +39,7 @@ wf.durableTask({
 });
 
 const client = createClient({ token, hostPort, tls: "none", env: {} });
-const before = rss();
+const before = usage();
 const worker = createWorker(client, {
   name: `bench-100k-${mode}`,
   workflows: [wf],
@@ -55,7 +55,14 @@ for await (const chunk of lines) {
   buffered += chunk;
   if (buffered.includes("measure")) break;
 }
-const after = rss();
-console.log(JSON.stringify({ rss_growth_bytes: after - before, started, mode, n }));
+const after = usage();
+console.log(JSON.stringify({
+  rss_growth_bytes: after.rss - before.rss,
+  heap_growth_bytes: after.heapUsed - before.heapUsed,
+  external_growth_bytes: after.external - before.external,
+  started,
+  mode,
+  n,
+}));
 // Held attempts would make stop() wait out its drain timeout: the measurement is done.
 Deno.exit(0);

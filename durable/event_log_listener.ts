@@ -402,8 +402,9 @@ export function createEventLogListener(
     const key = invKey(taskRunId, invocationCount);
     // A stale state of the same invocation (a repeated assignment) gives way to the new one;
     // so do older invocations of the task, which the engine superseded.
-    for (const other of [...invocations.values()]) {
-      if (other.taskId === taskRunId && other.count <= invocationCount) {
+    for (let count = invocationCount; count >= 1; count--) {
+      const other = invocations.get(invKey(taskRunId, count));
+      if (other) {
         drop(
           other,
           new InvocationEvictedError(taskRunId, other.count, "superseded by a newer invocation"),

@@ -10,6 +10,7 @@ import {
   createLegacyPath,
   type DurablePath,
   type DurableRun,
+  InvocationEvictedError,
 } from "../durable/mod.ts";
 import { createEvictionManager, type EvictionTracker } from "../durable/_eviction_manager.ts";
 import { formatDuration, parseDuration } from "../transport/duration.ts";
@@ -607,6 +608,8 @@ export function createWorker<L = undefined>(
           payload = out.message;
         }
       } catch (err) {
+        // An evicted invocation is over: the engine resumes the task as a new one.
+        if (err instanceof InvocationEvictedError) attempt.evicted = true;
         eventType = "FAILED";
         payload = describeError(err);
         shouldNotRetry = err instanceof NonRetryableError;
@@ -614,7 +617,7 @@ export function createWorker<L = undefined>(
 
       // The result goes out only after the attempt's logs and stream chunks were delivered.
       await logSender.flush(key);
-      if (!attempt.controller.signal.aborted) {
+      if (!attempt.controller.signal.aborted && !attempt.evicted) {
         await reportResult(action, eventType, payload, shouldNotRetry);
       }
       await started;
