@@ -81,7 +81,8 @@ export interface DurableChildRun {
   /** The child workflow run's id. */
   readonly id: string;
   /**
-   * The child's outputs by task name. A durable wait: a replay that reaches it again gets the
+   * The child's output: its task's output for a one-task workflow, else the outputs by task name
+   * (as the engine reports them). A durable wait: a replay that reaches it again gets the
    * recorded result at once.
    *
    * @throws {Error} With the child's error when it failed or was cancelled.
@@ -211,7 +212,7 @@ export interface DurableContext<I = JsonObject, L = unknown> extends Context<I, 
    * @param workflow The child workflow (or its name).
    * @param input The child's input.
    * @param options `key`, `additionalMetadata`, `priority`.
-   * @returns The child's outputs by task name.
+   * @returns The child's output (one task), or its outputs by task name (several).
    * @throws {Error} When the child failed, or as {@link spawnChild}.
    */
   runChild(

@@ -230,9 +230,11 @@ export class EngineCore {
     if (failed) watcher({ error: failed.error ?? "" });
     else if (cancelled) watcher({ error: "task was cancelled" });
     else {
+      // As the engine's ExtractOutputFromMatchData: a one-task child gives its output as is, a
+      // DAG child its outputs by task name.
       const output: JsonObject = {};
       for (const t of tasks) output[t.def.readableId] = t.output ?? {};
-      watcher({ output });
+      watcher({ output: tasks.length === 1 ? tasks[0].output ?? {} : output });
     }
   }
 

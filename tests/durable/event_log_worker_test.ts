@@ -225,7 +225,8 @@ Deno.test("DurableContext.runChild() spawns a child once across a replay", async
   const run = await engine.client.runs.trigger(parent, {});
   const result = await run.result();
   assert.equal(result.status, "COMPLETED");
-  assert.deepEqual(results, [{ twice: { value: 42 } }, { twice: { value: 42 } }]);
+  // A one-task child's output comes as is (a DAG child's by task name), as on engine v0.104.7.
+  assert.deepEqual(results, [{ value: 42 }, { value: 42 }]);
   assert.equal(engine.taskRuns().filter((t) => t.taskName === "twice").length, 1);
   assert.deepEqual(durableRequests(engine), [
     "register_worker",
