@@ -27,15 +27,23 @@
  */
 
 export {
+  type BulkPushItem,
+  type BulkTriggerItem,
   createClient,
   type EventsClient,
   type HatchetClient,
   type PushOptions,
+  type RunEvent,
+  type RunFilter,
   type RunRef,
   type RunResult,
   type RunsClient,
+  type ScheduledRun,
+  type StreamChunk,
   type TriggerOptions,
+  type WorkflowRef,
 } from "./worker/client.ts";
+export { type ChildOptions, type ChildSpawn, type CronSchedule, parseCron } from "./runs/mod.ts";
 export {
   type ClientConfig,
   type ClientOptions,
@@ -72,8 +80,6 @@ export {
   TaskSkippedError,
 } from "./context/mod.ts";
 export {
-  type DurableChildOptions,
-  type DurableChildRun,
   type DurableContext,
   type DurableWaitResult,
   type EvictionPolicy,
@@ -87,6 +93,7 @@ export {
   type WaitCondition,
   type WaitForEventOptions,
 } from "./durable/mod.ts";
+export { type HealthcheckOptions } from "./observability/mod.ts";
 export { formatDuration, parseDuration } from "./transport/duration.ts";
 export { RpcError } from "./transport/rpc_error.ts";
 export type { RpcCode } from "./transport/ports.ts";

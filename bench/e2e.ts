@@ -78,6 +78,7 @@ interface Results {
   wake_ms: { p50: number | null; p99: number | null };
   wake_ms_legacy: { p50: number | null; p99: number | null };
   unary_rtt_ms: number | null;
+  unary_200kb_ms: { native: number | null; node: number | null };
   log_lines_per_s: { ours: number | null; official: number | null };
   bytes_per_wait: number | null;
   rss_mb_100k_waits: number | null;
@@ -539,6 +540,37 @@ async function measureWake(
   }
 }
 
+/**
+ * One 200 KB unary call (`events.push` of a 200,000-character payload), p50 per HTTP stack, on
+ * the same server. Requests past the 64 KiB flow-control window used to stall about 40 ms per
+ * window on the native stack (Nagle against a delayed ACK; see transport/_nodelay_relay.ts).
+ */
+async function measureBigUnary(
+  engine: MockEngine,
+  hostPort: string,
+): Promise<{ native: number; node: number }> {
+  const payload = { blob: "x".repeat(200_000) };
+  const out = { native: 0, node: 0 };
+  for (const http of ["native", "node"] as const) {
+    await using client = createClient({
+      token: engine.token,
+      hostPort,
+      tls: "none",
+      http,
+      env: {},
+    });
+    for (let i = 0; i < 5; i++) await client.events.push("bench:big", payload);
+    const times: number[] = [];
+    for (let i = 0; i < counts.rttSamples / 4; i++) {
+      const t = performance.now();
+      await client.events.push("bench:big", payload);
+      times.push(performance.now() - t);
+    }
+    out[http] = median(times);
+  }
+  return out;
+}
+
 // ---------------------------------------------------------------- in-memory measurements
 
 async function measureWaitMemory(): Promise<number | null> {
@@ -602,7 +634,7 @@ async function measureWaitsRss(
     stdout: "piped",
     stderr: "inherit",
   }).spawn();
-  const deadline = Date.now() + 240_000;
+  const deadline = Date.now() + 600_000;
   const lines = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
   let out = "";
   const readLine = async (): Promise<string | undefined> => {
@@ -708,6 +740,7 @@ async function main(): Promise<Results> {
     wake_ms: { p50: null, p99: null },
     wake_ms_legacy: { p50: null, p99: null },
     unary_rtt_ms: null,
+    unary_200kb_ms: { native: null, node: null },
     log_lines_per_s: { ours: null, official: null },
     bytes_per_wait: null,
     rss_mb_100k_waits: null,
@@ -751,6 +784,13 @@ async function main(): Promise<Results> {
     if (legacy) {
       results.wake_ms_legacy = { p50: round(legacy.p50, 3), p99: round(legacy.p99, 3) };
     }
+  }
+  if (phase("wake")) {
+    const big = await measureBigUnary(engine, server.hostPort).catch((err) => {
+      note(`unary_200kb: ${(err as Error).message}`);
+      return null;
+    });
+    if (big) results.unary_200kb_ms = { native: round(big.native, 3), node: round(big.node, 3) };
   }
 
   // 2. Worker processes for the side-by-side runs.
@@ -948,6 +988,16 @@ async function main(): Promise<Results> {
       "unary_rtt_ms, 9 KB request",
       fmt(bigRtt, "ms", 2),
       "median PutLog of 9,000 bytes, same connection (not in the JSON line)",
+    ],
+    [
+      "unary_200kb_ms native",
+      fmt(results.unary_200kb_ms.native, "ms", 2),
+      "median events.push() of a 200 KB payload",
+    ],
+    [
+      "unary_200kb_ms node",
+      fmt(results.unary_200kb_ms.node, "ms", 2),
+      "the same on the node:http2 stack (target: native <= 1.5x node)",
     ],
   );
   rows.push([

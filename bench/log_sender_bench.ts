@@ -7,6 +7,7 @@ import type { EventsPort, PutLogInput } from "../transport/ports.ts";
 let requests = 0;
 const events: EventsPort = {
   push: () => Promise.resolve({ eventId: "e" }),
+  bulkPush: () => Promise.resolve([]),
   putLog: () => {
     requests++;
     return Promise.resolve();

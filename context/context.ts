@@ -1,4 +1,5 @@
 import type { DurationInput, JsonObject } from "../transport/types.ts";
+import type { ChildOptions, ChildSpawn, RunRef, RunResult, WorkflowRef } from "../runs/types.ts";
 
 /**
  * A reference to a declared task, returned by `workflow.task(...)`. The output type `O` lets
@@ -164,4 +165,46 @@ export interface Context<I = JsonObject, L = unknown> {
   refreshTimeout(incrementBy: DurationInput): Promise<void>;
   /** Frees this run's worker slot while it keeps running. */
   releaseSlot(): Promise<void>;
+  /**
+   * Triggers a child run of this task (`WorkflowService.TriggerWorkflow` with this task as its
+   * parent). Children are counted per attempt: a retried attempt that spawns the same children
+   * in the same order (or with the same `key`) gets the runs spawned the first time.
+   *
+   * @param workflow The child workflow, or its name.
+   * @param input The child's input.
+   * @param options Key, metadata, priority, desired worker.
+   * @returns A reference to the child run.
+   */
+  spawnChild<CI extends JsonObject>(
+    workflow: WorkflowRef<CI> | string,
+    input: CI,
+    options?: ChildOptions,
+  ): Promise<RunRef>;
+  /**
+   * Spawns a child run and waits for its outcome (the wait ends with `ctx.signal`).
+   *
+   * @param workflow The child workflow, or its name.
+   * @param input The child's input.
+   * @param options Key, metadata, priority, desired worker.
+   * @returns The child's result.
+   */
+  runChild<CI extends JsonObject>(
+    workflow: WorkflowRef<CI> | string,
+    input: CI,
+    options?: ChildOptions,
+  ): Promise<RunResult>;
+  /**
+   * Spawns several children in one `BulkTriggerWorkflow` call, indexed in `items` order.
+   *
+   * @param items Each child's workflow, input and options.
+   * @returns References to the children, in `items` order.
+   */
+  spawnChildren<CI extends JsonObject>(items: ChildSpawn<CI>[]): Promise<RunRef[]>;
+  /**
+   * Spawns several children and waits for all their outcomes.
+   *
+   * @param items Each child's workflow, input and options.
+   * @returns The children's results, in `items` order.
+   */
+  runChildren<CI extends JsonObject>(items: ChildSpawn<CI>[]): Promise<RunResult[]>;
 }

@@ -4,6 +4,8 @@ import type { DurationInput, JsonObject } from "../transport/types.ts";
 import type { Context, LogOptions, TaskRef } from "./context.ts";
 import { TaskCancelledError, TaskOutputMissingError, TaskSkippedError } from "./errors.ts";
 import type { TaskRunData } from "./parse_assignment.ts";
+import type { ChildOptions, ChildSpawn, RunRef, RunResult, WorkflowRef } from "../runs/types.ts";
+import { checkChildSpawn, type ChildTrigger } from "../runs/runs_client.ts";
 
 /** The engine's log levels. */
 export type LogLevel = "DEBUG" | "INFO" | "WARN" | "ERROR";
@@ -26,6 +28,11 @@ export interface TaskRunPort {
   releaseSlot(): Promise<void>;
   /** `CancelTasks` for this task run. */
   cancel(): Promise<void>;
+  /**
+   * Triggers children of this task run (absent where no client is at hand, e.g. a push handler
+   * made without one). The context has counted their indexes.
+   */
+  spawnChildren?(children: ChildTrigger[]): Promise<RunRef[]>;
 }
 
 /** What {@link createContext} needs besides the task-run data. */
@@ -126,6 +133,23 @@ export function createContext<I = JsonObject, L = unknown>(
 ): Context<I, L> {
   const { port, controller } = options;
   let streamIndex = 0;
+  // Children are numbered per attempt, in call order, before any await: a retry that spawns the
+  // same children in the same order gets the same indexes, so the engine returns the same runs.
+  let childIndex = 0;
+
+  function spawn(items: ChildSpawn<JsonObject>[], where: string): Promise<RunRef[]> {
+    const children: ChildTrigger[] = items.map((item) => ({
+      ...checkChildSpawn(item, where),
+      index: 0,
+    }));
+    for (const child of children) child.index = childIndex++;
+    if (port.spawnChildren === undefined) {
+      return Promise.reject(
+        new Error(`${where}: this task has no client to spawn children with`),
+      );
+    }
+    return port.spawnChildren(children);
+  }
 
   const wasSkipped = (task: TaskRef<unknown> | string): boolean =>
     data.parents[taskNameOf(task, "wasSkipped")]?.skipped === true;
@@ -238,5 +262,44 @@ export function createContext<I = JsonObject, L = unknown>(
     releaseSlot(): Promise<void> {
       return port.releaseSlot();
     },
+
+    async spawnChild<CI extends JsonObject>(
+      workflow: WorkflowRef<CI> | string,
+      input: CI,
+      childOptions?: ChildOptions,
+    ): Promise<RunRef> {
+      const [ref] = await spawn([{ workflow, input, options: childOptions }], "ctx.spawnChild()");
+      return ref;
+    },
+
+    async runChild<CI extends JsonObject>(
+      workflow: WorkflowRef<CI> | string,
+      input: CI,
+      childOptions?: ChildOptions,
+    ): Promise<RunResult> {
+      const [ref] = await spawn([{ workflow, input, options: childOptions }], "ctx.runChild()");
+      return await ref.result({ signal: controller.signal });
+    },
+
+    async spawnChildren<CI extends JsonObject>(items: ChildSpawn<CI>[]): Promise<RunRef[]> {
+      return await spawn(checkItems(items, "ctx.spawnChildren()"), "ctx.spawnChildren()");
+    },
+
+    async runChildren<CI extends JsonObject>(items: ChildSpawn<CI>[]): Promise<RunResult[]> {
+      const refs = await spawn(checkItems(items, "ctx.runChildren()"), "ctx.runChildren()");
+      return await Promise.all(refs.map((ref) => ref.result({ signal: controller.signal })));
+    },
   };
+}
+
+function checkItems<CI extends JsonObject>(
+  items: ChildSpawn<CI>[],
+  where: string,
+): ChildSpawn<JsonObject>[] {
+  if (!Array.isArray(items)) {
+    throw new TypeError(
+      `${where}: expected an array of children, received ${describeValue(items)}`,
+    );
+  }
+  return items as ChildSpawn<JsonObject>[];
 }

@@ -38,6 +38,7 @@ const MERGE_BACKLOG = 16;
  * const rows: string[] = [];
  * const sender: LogSender = createLogSender({
  *   push: () => Promise.resolve({ eventId: "e" }),
+ *   bulkPush: () => Promise.resolve([]),
  *   putLog: (input) => {
  *     rows.push(input.message);
  *     return Promise.resolve();
@@ -72,6 +73,7 @@ export interface LogSender {
    * const rows: string[] = [];
    * const sender = createLogSender({
    *   push: () => Promise.resolve({ eventId: "e" }),
+   *   bulkPush: () => Promise.resolve([]),
    *   putLog: (input) => {
    *     rows.push(input.message);
    *     return Promise.resolve();
@@ -122,6 +124,7 @@ export interface LogSender {
  * const options: LogSenderOptions = { attempts: 3, baseDelayMs: 50, timeoutMs: 5_000 };
  * const sender = createLogSender({
  *   push: () => Promise.resolve({ eventId: "e" }),
+ *   bulkPush: () => Promise.resolve([]),
  *   putLog: () => Promise.resolve(),
  *   putStreamEvent: () => Promise.resolve(),
  * }, options);
@@ -171,6 +174,7 @@ interface LogQueue {
  * const chunks: string[] = [];
  * const sender = createLogSender({
  *   push: () => Promise.resolve({ eventId: "e" }),
+ *   bulkPush: () => Promise.resolve([]),
  *   putLog: () => Promise.resolve(),
  *   putStreamEvent: (input) => {
  *     chunks.push(new TextDecoder().decode(input.message));

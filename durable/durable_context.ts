@@ -5,7 +5,8 @@ import { parseDuration } from "../transport/duration.ts";
 import type { DurationInput, JsonObject, JsonValue } from "../transport/types.ts";
 import { describeValue } from "../transport/describe.ts";
 import { SleepCondition, UserEventCondition, type WaitCondition } from "./conditions.ts";
-import type { DurableRun } from "./durable_path.ts";
+import type { DurableChildHandle, DurableRun } from "./durable_path.ts";
+import type { ChildOptions, ChildSpawn, RunRef, RunResult, WorkflowRef } from "../runs/types.ts";
 import {
   createLegacyRun,
   type DurableListener,
@@ -64,30 +65,6 @@ export interface WaitForEventOptions {
    * honours a lookback only for scoped waits). Measured from {@link DurableContext.now}.
    */
   lookback?: DurationInput;
-}
-
-/** Options of {@link DurableContext.spawnChild}. */
-export interface DurableChildOptions {
-  /** Identifies the child among the task's children instead of its position. */
-  key?: string;
-  /** The child run's additional metadata. */
-  additionalMetadata?: JsonObject;
-  /** The child run's priority, 1 to 3. */
-  priority?: number;
-}
-
-/** A child run spawned by a durable task. */
-export interface DurableChildRun {
-  /** The child workflow run's id. */
-  readonly id: string;
-  /**
-   * The child's output: its task's output for a one-task workflow, else the outputs by task name
-   * (as the engine reports them). A durable wait: a replay that reaches it again gets the
-   * recorded result at once.
-   *
-   * @throws {Error} With the child's error when it failed or was cancelled.
-   */
-  result(): Promise<Record<string, JsonValue>>;
 }
 
 /**
@@ -191,54 +168,55 @@ export interface DurableContext<I = JsonObject, L = unknown> extends Context<I, 
    */
   readonly invocationCount: number;
   /**
-   * Spawns a child workflow run, recorded in the event log: a replay gets the same child back
-   * instead of spawning another.
-   *
-   * @param workflow The child workflow (or its name).
-   * @param input The child's input.
-   * @param options `key`, `additionalMetadata`, `priority`.
-   * @returns The child run.
-   * @throws {TypeError} When `workflow` names nothing or `input` is not an object.
-   * @throws {Error} On the legacy path, which has no durable children.
+   * As {@link Context.spawnChild}, but on the event log the spawn is recorded (`trigger_runs`):
+   * a replay gets the same child back instead of spawning another, and waiting for its result
+   * is a durable wait (evictable, answered at once on replay). On the legacy path it is the
+   * plain `Context.spawnChild`.
    */
-  spawnChild(
-    workflow: { readonly name: string } | string,
-    input: JsonObject,
-    options?: DurableChildOptions,
-  ): Promise<DurableChildRun>;
-  /**
-   * {@link spawnChild}, then its result.
-   *
-   * @param workflow The child workflow (or its name).
-   * @param input The child's input.
-   * @param options `key`, `additionalMetadata`, `priority`.
-   * @returns The child's output (one task), or its outputs by task name (several).
-   * @throws {Error} When the child failed, or as {@link spawnChild}.
-   */
-  runChild(
-    workflow: { readonly name: string } | string,
-    input: JsonObject,
-    options?: DurableChildOptions,
-  ): Promise<Record<string, JsonValue>>;
+  spawnChild<CI extends JsonObject>(
+    workflow: WorkflowRef<CI> | string,
+    input: CI,
+    options?: ChildOptions,
+  ): Promise<RunRef>;
+  /** {@link spawnChild}, then the child's result (see {@link Context.runChild}). */
+  runChild<CI extends JsonObject>(
+    workflow: WorkflowRef<CI> | string,
+    input: CI,
+    options?: ChildOptions,
+  ): Promise<RunResult>;
+  /** Several {@link spawnChild} in one `trigger_runs`, in `items` order. */
+  spawnChildren<CI extends JsonObject>(items: ChildSpawn<CI>[]): Promise<RunRef[]>;
+  /** {@link spawnChildren}, then every child's result. */
+  runChildren<CI extends JsonObject>(items: ChildSpawn<CI>[]): Promise<RunResult[]>;
 }
 
 /** What {@link createDurableContext} needs besides the base context. */
 export type DurableContextDeps =
-  | {
-    /** The attempt bound to an engine path (see `DurablePath.open`). */
-    run: DurableRun;
+  & (
+    | {
+      /** The attempt bound to an engine path (see `DurablePath.open`). */
+      run: DurableRun;
+    }
+    | {
+      /** Legacy path: the worker's shared listener. */
+      listener: DurableListener;
+      /** Legacy path: the durable RPCs. */
+      port: DurablePort;
+      /** Retries of a transient `RegisterDurableEvent` failure; defaults 5 attempts, 200 ms doubling to 5 000 ms. */
+      retry?: LegacyRetryOptions;
+    }
+  )
+  & {
     /** The client's namespace (`""` for none), prefixed to event keys and child names. */
     namespace: string;
-  }
-  | {
-    /** Legacy path: the worker's shared listener. */
-    listener: DurableListener;
-    /** Legacy path: the durable RPCs. */
-    port: DurablePort;
-    /** The client's namespace (`""` for none), prefixed to event keys. */
-    namespace: string;
-    /** Retries of a transient `RegisterDurableEvent` failure; defaults 5 attempts, 200 ms doubling to 5 000 ms. */
-    retry?: LegacyRetryOptions;
+    /**
+     * Called as a wait starts (after its arguments were checked); the function it returns is
+     * called once the wait ends, with the error when it failed. The worker's tracing and metrics
+     * use it.
+     */
+    observeWait?: (signalKey: string) => (error?: unknown) => void;
+    /** A reference to run `id` (the client's runs); durable children's refs build on it. */
+    runRef?: (id: string) => RunRef;
   };
 
 /**
@@ -302,9 +280,19 @@ export function createDurableContext<I, L>(
     }
     const wire = toDurableConditions(conditions, namespace);
     base.signal.throwIfAborted();
-    return await run.wait(signalKey, wire, {
-      description: `wait_for(${signalKey})`,
-    }) as DurableWaitResult;
+    const description = `wait_for(${signalKey})`;
+    if (deps.observeWait === undefined) {
+      return await run.wait(signalKey, wire, { description }) as DurableWaitResult;
+    }
+    const ended = deps.observeWait(signalKey);
+    try {
+      const result = await run.wait(signalKey, wire, { description }) as DurableWaitResult;
+      ended();
+      return result;
+    } catch (err) {
+      ended(err);
+      throw err;
+    }
   }
 
   async function sleepFor(duration: DurationInput): Promise<DurableWaitResult> {
@@ -397,50 +385,97 @@ export function createDurableContext<I, L>(
     }) as T;
   }
 
-  async function spawnChild(
-    workflow: { readonly name: string } | string,
-    input: JsonObject,
-    options: DurableChildOptions = {},
-  ): Promise<DurableChildRun> {
-    const name = typeof workflow === "string" ? workflow : workflow?.name;
-    if (typeof name !== "string" || name === "") {
-      throw new TypeError(
-        `Invalid child workflow: expected a workflow or a non-empty name, received ${
-          describeValue(workflow)
-        }`,
+  function childTriggers(items: ChildSpawn<JsonObject>[]) {
+    return items.map(({ workflow, input, options = {} }) => {
+      const name = typeof workflow === "string" ? workflow : workflow?.name;
+      if (typeof name !== "string" || name === "") {
+        throw new TypeError(
+          `Invalid child workflow: expected a workflow or a non-empty name, received ${
+            describeValue(workflow)
+          }`,
+        );
+      }
+      if (input === null || typeof input !== "object" || Array.isArray(input)) {
+        throw new TypeError(
+          `Invalid input of child workflow ${JSON.stringify(name)}: expected an object, received ${
+            describeValue(input)
+          }`,
+        );
+      }
+      return {
+        name: applyNamespace(namespace, name),
+        input: JSON.stringify(input),
+        parentId: base.workflowRunId,
+        parentTaskRunExternalId: base.taskRunId,
+        childIndex: childIndex++,
+        childKey: options.key,
+        additionalMetadata: options.additionalMetadata &&
+          JSON.stringify(options.additionalMetadata),
+        priority: options.priority,
+      };
+    });
+  }
+
+  // The child's ref, whose result() first waits for the log entry (durably), then reads the
+  // outcome in the client's usual shape.
+  function childRef(handle: DurableChildHandle): RunRef {
+    const ref = deps.runRef?.(handle.workflowRunId);
+    if (ref === undefined) {
+      throw new Error(
+        `Durable task run ${
+          JSON.stringify(base.taskRunId)
+        } spawned child ${handle.workflowRunId}, but has no client to follow it with`,
       );
     }
-    if (input === null || typeof input !== "object" || Array.isArray(input)) {
+    const durable: RunRef = Object.create(ref);
+    Object.defineProperty(durable, "result", {
+      value: async (options?: { signal?: AbortSignal }): Promise<RunResult> => {
+        // A failed child also ends the wait; its error comes with the outcome below.
+        await handle.result().catch(() => {});
+        return await ref.result({ signal: options?.signal ?? base.signal });
+      },
+    });
+    return durable;
+  }
+
+  async function spawnDurable(items: ChildSpawn<JsonObject>[]): Promise<RunRef[]> {
+    if (run.path !== "event-log") {
+      return await base.spawnChildren(items);
+    }
+    if (!Array.isArray(items) || items.length === 0) {
       throw new TypeError(
-        `Invalid input of child workflow ${JSON.stringify(name)}: expected an object, received ${
-          describeValue(input)
-        }`,
+        `Invalid children: expected a non-empty array, received ${describeValue(items)}`,
       );
     }
     base.signal.throwIfAborted();
-    const index = childIndex++;
-    const [child] = await run.spawn([{
-      name: applyNamespace(namespace, name),
-      input: JSON.stringify(input),
-      parentId: base.workflowRunId,
-      parentTaskRunExternalId: base.taskRunId,
-      childIndex: index,
-      childKey: options.key,
-      additionalMetadata: options.additionalMetadata && JSON.stringify(options.additionalMetadata),
-      priority: options.priority,
-    }]);
-    return {
-      id: child.workflowRunId,
-      result: async () => await child.result() as Record<string, JsonValue>,
-    };
+    const handles = await run.spawn(childTriggers(items));
+    return handles.map(childRef);
   }
 
-  async function runChild(
-    workflow: { readonly name: string } | string,
-    input: JsonObject,
-    options?: DurableChildOptions,
-  ): Promise<Record<string, JsonValue>> {
-    return await (await spawnChild(workflow, input, options)).result();
+  async function spawnChild<CI extends JsonObject>(
+    workflow: WorkflowRef<CI> | string,
+    input: CI,
+    options?: ChildOptions,
+  ): Promise<RunRef> {
+    const [ref] = await spawnDurable([{ workflow, input, options } as ChildSpawn<JsonObject>]);
+    return ref;
+  }
+
+  async function runChild<CI extends JsonObject>(
+    workflow: WorkflowRef<CI> | string,
+    input: CI,
+    options?: ChildOptions,
+  ): Promise<RunResult> {
+    return await (await spawnChild(workflow, input, options)).result({ signal: base.signal });
+  }
+
+  async function spawnChildren<CI extends JsonObject>(items: ChildSpawn<CI>[]): Promise<RunRef[]> {
+    return await spawnDurable(items as ChildSpawn<JsonObject>[]);
+  }
+
+  async function runChildren<CI extends JsonObject>(items: ChildSpawn<CI>[]): Promise<RunResult[]> {
+    const refs = await spawnDurable(items as ChildSpawn<JsonObject>[]);
+    return await Promise.all(refs.map((ref) => ref.result({ signal: base.signal })));
   }
 
   return {
@@ -454,5 +489,7 @@ export function createDurableContext<I, L>(
     invocationCount: run.invocationCount,
     spawnChild,
     runChild,
+    spawnChildren,
+    runChildren,
   };
 }

@@ -46,8 +46,6 @@ export {
 } from "./eviction_policy.ts";
 export {
   createDurableContext,
-  type DurableChildOptions,
-  type DurableChildRun,
   type DurableContext,
   type DurableContextDeps,
   type DurableWaitResult,

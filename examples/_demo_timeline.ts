@@ -12,8 +12,10 @@ export type NoteKind =
   | "waiting"
   | "resumed"
   | "skipped"
+  | "spawned"
   | "completed"
-  | "failed";
+  | "failed"
+  | "chunk";
 
 /** One line of the timeline. */
 export interface Note {

@@ -8,9 +8,11 @@
 //   validate ──> review (durable; skipped for orders under 100) ──> ship
 //            └─> charge (fails for a declined card) ───────────────┘
 //   notify-failure (the on-failure task) runs when any task fails.
+//   ship spawns a child run of `notify-customer` (one task, send-notice) and does not wait for it.
 //
 // `review` waits for an `order:approved` event for its own order (a CEL filter) or gives up
-// waiting after the review window and approves the order itself.
+// waiting after the review window and approves the order itself. Meanwhile a separate consumer
+// reads o-4's stream (RunRef.stream) and puts each chunk on the timeline as it arrives.
 
 import {
   type Context,
@@ -49,6 +51,12 @@ export type OrderInput = {
   card: "ok" | "declined";
 };
 
+/** The input of a `notify-customer` run, which `ship` spawns. */
+export type NoticeInput = {
+  orderId: string;
+  trackingId: string;
+};
+
 /** What a task of the order workflow tells the demo's timeline. */
 export interface TaskNote {
   /** The order the task works on. */
@@ -56,7 +64,7 @@ export interface TaskNote {
   /** The task's name. */
   task: string;
   /** What happened. */
-  kind: Exclude<NoteKind, "trigger" | "event" | "clock">;
+  kind: Exclude<NoteKind, "trigger" | "event" | "clock" | "chunk">;
   /** The details, one line. */
   text: string;
 }
@@ -71,27 +79,37 @@ export interface OrderWorkflowOptions {
 
 /** The order workflow and its tasks. */
 export interface OrderWorkflow {
-  /** The workflow to register and trigger. */
+  /** The workflow to trigger. */
   workflow: Workflow<OrderInput>;
+  /** The child workflow `ship` spawns: tells the customer the order is on its way. */
+  notifyCustomer: Workflow<NoticeInput>;
+  /** Both workflows, to register on a worker. */
+  workflows: Workflow<OrderInput | NoticeInput>[];
   /** Checks the order; logs and streams its progress. */
   validate: TaskRef<{ orderId: string; total: number }>;
   /** Durable: waits for `order:approved` or the review window; skipped under 100. */
   review: TaskRef<{ decision: "approved" | "auto-approved"; approver: string | null }>;
   /** Charges the card; fails without retry when it is declined. */
   charge: TaskRef<{ chargeId: string; amount: number }>;
-  /** Ships once reviewed (or review was skipped) and charged. */
+  /** Ships once reviewed (or review was skipped) and charged; spawns `notify-customer`. */
   ship: TaskRef<{ trackingId: string; review: string }>;
+  /** The task of `notify-customer`. */
+  sendNotice: TaskRef<{ channel: string; trackingId: string }>;
   /** The on-failure task: reports which tasks failed. */
   notifyFailure: TaskRef<{ notified: boolean; failed: string[] }>;
 }
 
-/** The task names in DAG order, which is also the order the timeline lists them in. */
+/**
+ * The task names in DAG order, then the child's task, which is also the order the timeline lists
+ * them in.
+ */
 export const TASK_NAMES: readonly string[] = [
   "validate",
   "review",
   "charge",
   "ship",
   "notify-failure",
+  "send-notice",
 ];
 
 /**
@@ -110,7 +128,7 @@ export const TASK_NAMES: readonly string[] = [
  *
  * const orders = orderWorkflow();
  * await using engine = new MockEngine();
- * await using worker = createWorker(engine.client, { name: "w", workflows: [orders.workflow] });
+ * await using worker = createWorker(engine.client, { name: "w", workflows: orders.workflows });
  * await worker.start();
  * const run = await engine.client.runs.trigger(orders.workflow, {
  *   orderId: "o-9",
@@ -120,26 +138,31 @@ export const TASK_NAMES: readonly string[] = [
  * });
  * const result = await run.result();
  * assert.deepEqual(result.outputs.ship, { trackingId: "trk-o-9", review: "not needed" });
+ * await engine.settle();
+ * const child = engine.runs().find((r) => r.workflowName === "notify-customer");
+ * assert.equal(child?.parentWorkflowRunId, run.id);
+ * assert.equal(child?.status, "COMPLETED");
  * ```
  */
 export function orderWorkflow(options?: OrderWorkflowOptions): OrderWorkflow {
   const window = formatDuration(options?.reviewWindow ?? "24h");
   const onNote = options?.onNote ?? (() => {});
-  const tell = (ctx: Context<OrderInput>, kind: TaskNote["kind"], text: string) =>
+  type Input = { orderId: string };
+  const tell = (ctx: Context<Input>, kind: TaskNote["kind"], text: string) =>
     onNote({ orderId: ctx.input.orderId, task: ctx.taskName, kind, text });
-  const log = (ctx: Context<OrderInput>, line: string) => {
+  const log = (ctx: Context<Input>, line: string) => {
     tell(ctx, "log", line);
     ctx.log(line);
   };
-  const stream = (ctx: Context<OrderInput>, chunk: string) => {
+  const stream = (ctx: Context<Input>, chunk: string) => {
     tell(ctx, "stream", JSON.stringify(chunk));
     ctx.putStream(chunk);
   };
   // Notes the start and the outcome of every attempt, so the timeline shows what ran when.
-  const traced = <C extends Context<OrderInput>, O>(
-    fn: (input: OrderInput, ctx: C) => O | Promise<O>,
+  const traced = <I extends Input, C extends Context<I>, O>(
+    fn: (input: I, ctx: C) => O | Promise<O>,
   ) =>
-  async (input: OrderInput, ctx: C): Promise<O> => {
+  async (input: I, ctx: C): Promise<O> => {
     tell(ctx, "started", `attempt ${ctx.attemptNumber}`);
     try {
       const output = await fn(input, ctx);
@@ -154,6 +177,18 @@ export function orderWorkflow(options?: OrderWorkflowOptions): OrderWorkflow {
   const orders = workflow<OrderInput>({
     name: "demo-order",
     description: "Validate, review, charge and ship an order",
+  });
+
+  const notifyCustomer = workflow<NoticeInput>({
+    name: "notify-customer",
+    description: "Tell the customer their order is on its way",
+  });
+  const sendNotice = notifyCustomer.task({
+    name: "send-notice",
+    fn: traced((input: NoticeInput, ctx) => {
+      log(ctx, `Emailing the customer of ${input.orderId}: tracking ${input.trackingId}`);
+      return { channel: "email", trackingId: input.trackingId };
+    }),
   });
 
   const validate = orders.task({
@@ -212,15 +247,22 @@ export function orderWorkflow(options?: OrderWorkflowOptions): OrderWorkflow {
   const ship = orders.task({
     name: "ship",
     parents: [review, charge],
-    fn: traced((input, ctx) => {
+    fn: traced(async (input: OrderInput, ctx) => {
       if (ctx.wasSkipped(review)) {
         onNote({ orderId: input.orderId, task: "review", kind: "skipped", text: "total < 100" });
       }
       const reviewed = ctx.wasSkipped(review) ? "not needed" : ctx.taskOutput(review).decision;
+      const trackingId = `trk-${input.orderId}`;
       stream(ctx, "label printed\n");
       stream(ctx, "handed to carrier\n");
       log(ctx, `Shipped ${input.orderId} (review: ${reviewed})`);
-      return { trackingId: `trk-${input.orderId}`, review: reviewed };
+      // Shipping does not wait for the customer to be told. The key makes the spawn idempotent:
+      // a retried attempt gets the same child back instead of a second email.
+      await ctx.spawnChild(notifyCustomer, { orderId: input.orderId, trackingId }, {
+        key: "notify-customer",
+      });
+      tell(ctx, "spawned", `notify-customer for ${trackingId}`);
+      return { trackingId, review: reviewed };
     }),
   });
 
@@ -235,7 +277,17 @@ export function orderWorkflow(options?: OrderWorkflowOptions): OrderWorkflow {
     }),
   });
 
-  return { workflow: orders, validate, review, charge, ship, notifyFailure };
+  return {
+    workflow: orders,
+    notifyCustomer,
+    workflows: [orders, notifyCustomer] as Workflow<OrderInput | NoticeInput>[],
+    validate,
+    review,
+    charge,
+    ship,
+    sendNotice,
+    notifyFailure,
+  };
 }
 
 /** The orders the demo places, and what must become of each. */
@@ -437,6 +489,9 @@ function secondsLeft(end: number): number {
   return Math.max(0, Math.ceil((end - Date.now()) / 1000));
 }
 
+/** The timeline's name for the consumer reading o-4's stream. */
+const READER = "stream reader";
+
 /** Options of {@link runDemo}. */
 export interface DemoOptions {
   /** Receives each line of the timeline; default `console.log`. */
@@ -497,7 +552,7 @@ export async function runDemo(engine: DemoEngine, options?: DemoOptions): Promis
   const timeline: Timeline = createTimeline({
     now: () => engine.now(),
     orders: DEMO_ORDERS.map((o) => o.orderId),
-    tasks: TASK_NAMES,
+    tasks: [...TASK_NAMES, READER],
     milliseconds: engine.milliseconds,
   });
   const driver = (kind: NoteKind, text: string) => timeline.note(undefined, undefined, kind, text);
@@ -519,7 +574,7 @@ export async function runDemo(engine: DemoEngine, options?: DemoOptions): Promis
     progress.update("Starting the worker…");
     await using worker = createWorker(engine.client, {
       name: "demo-worker",
-      workflows: [orders.workflow],
+      workflows: orders.workflows,
     });
     await worker.start();
 
@@ -537,6 +592,19 @@ export async function runDemo(engine: DemoEngine, options?: DemoOptions): Promis
     );
     flush();
 
+    // A consumer of o-4's output, apart from the worker, attaches now. The engine publishes
+    // chunks without keeping them, so it never sees validate's chunks, only ship's, as they come.
+    const reading = new AbortController();
+    const chunks: string[] = [];
+    timeline.note("o-4", READER, "waiting", "for o-4's chunks (none sent before now is kept)");
+    const reader = (async () => {
+      for await (const chunk of runs.get("o-4")!.stream({ signal: reading.signal })) {
+        const text = `#${chunk.index} ${JSON.stringify(chunk.text())}`;
+        chunks.push(text);
+        timeline.note("o-4", READER, "chunk", text);
+      }
+    })();
+
     await engine.pass(engine.strayAfter, progress);
     driver("clock", `${engine.strayAfter} later`);
     const stray = { orderId: "o-7", approver: "bob" };
@@ -547,7 +615,13 @@ export async function runDemo(engine: DemoEngine, options?: DemoOptions): Promis
     const approval = { orderId: "o-4", approver: "ana" };
     driver("event", `order:approved ${JSON.stringify(approval)}`);
     await engine.client.events.push("order:approved", approval);
-    await engine.until(() => has("o-4", "ship", "completed"), "o-4 to ship", progress);
+    await engine.until(
+      () =>
+        has("o-4", "ship", "completed") && has("o-4", "send-notice", "completed") &&
+        chunks.length === 2,
+      "o-4 to ship, its customer to be told and its stream reader to see both chunks",
+      progress,
+    );
     flush();
 
     const rest = parseDuration(engine.reviewWindow) - parseDuration(engine.strayAfter) -
@@ -560,10 +634,30 @@ export async function runDemo(engine: DemoEngine, options?: DemoOptions): Promis
     for (const [orderId, run] of runs) {
       results[orderId] = await engine.result(run, orderId, progress);
     }
+    await engine.until(
+      () => has("o-1", "send-notice", "completed"),
+      "the customer of o-1 to be told",
+      progress,
+    );
+    // o-4 ended long ago, and with it its stream; the signal is only a guard.
+    reading.abort();
+    await reader;
     const engineMs = engine.now().getTime() - timeline.start;
     flush();
 
     const problems: string[] = [];
+    for (const orderId of runs.keys()) {
+      const shipped = results[orderId].outputs.ship !== undefined;
+      if (shipped !== has(orderId, "send-notice", "completed")) {
+        problems.push(
+          `${orderId}: expected notify-customer to ${shipped ? "" : "not "}run for the order`,
+        );
+      }
+    }
+    const expectedChunks = ['#0 "label printed\\n"', '#1 "handed to carrier\\n"'];
+    if (JSON.stringify(chunks) !== JSON.stringify(expectedChunks)) {
+      problems.push(`o-4: the stream reader saw ${JSON.stringify(chunks)}, expected ship's chunks`);
+    }
     for (const [orderId, run] of runs) {
       const mine = taskNotes.filter((n) => n.orderId === orderId);
       problems.push(

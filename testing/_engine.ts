@@ -7,6 +7,8 @@ export type {
   DurableStream,
   EngineCoreOptions,
   LogRecord,
+  RunInfo,
+  RunTrigger,
   TaskRunInfo,
   TaskStatus,
   WorkerInfo,

@@ -8,6 +8,7 @@ import type { RpcCode } from "../transport/ports.ts";
 import {
   AdminService,
   type AssignedAction,
+  BulkTriggerWorkflowResponseSchema,
   CancelTasksResponseSchema,
   Dispatcher,
   type DurableEvent,
@@ -23,10 +24,17 @@ import {
   RegisterDurableEventResponseSchema,
   ReleaseSlotResponseSchema,
   StepActionEventType,
+  type SubscribeToWorkflowEventsRequest,
+  type SubscribeToWorkflowRunsRequest,
+  type TriggerWorkflowRequest,
+  TriggerWorkflowResponseSchema,
   TriggerWorkflowRunResponseSchema,
   UpsertWorkerLabelsResponseSchema,
   V1Dispatcher,
   WorkerUnsubscribeResponseSchema,
+  type WorkflowEvent,
+  type WorkflowRunEvent,
+  WorkflowService,
 } from "../transport/services.ts";
 import type { EngineCore } from "./_engine.ts";
 import { DurableTaskRoom } from "./engine/durable_task.ts";
@@ -215,6 +223,8 @@ export class ServiceState {
           core.releaseSlot(req.taskRunExternalId);
           return create(ReleaseSlotResponseSchema, {});
         }),
+      subscribeToWorkflowRuns: (requests, ctx) => this.#subscribeRuns(requests, ctx),
+      subscribeToWorkflowEvents: (req, ctx) => this.#subscribeEvents(req, ctx),
       upsertWorkerLabels: (req, ctx) =>
         this.unary("UpsertWorkerLabels", ctx, { workerId: req.workerId }, () => {
           core.upsertWorkerLabels(req);
@@ -265,6 +275,36 @@ export class ServiceState {
       listenForDurableEvent: (requests, ctx) => this.#listenDurable(requests, ctx),
       durableTask: (requests, ctx) => this.#durableTask(requests, ctx),
     });
+    router.service(WorkflowService, {
+      triggerWorkflow: (req, ctx) =>
+        this.unary(
+          "TriggerWorkflow",
+          ctx,
+          triggerSummary(req),
+          () =>
+            create(TriggerWorkflowResponseSchema, {
+              workflowRunId: core.triggerWorkflow(req),
+            }),
+        ),
+      bulkTriggerWorkflow: (req, ctx) =>
+        this.unary(
+          "BulkTriggerWorkflow",
+          ctx,
+          { count: req.workflows.length },
+          () =>
+            create(BulkTriggerWorkflowResponseSchema, {
+              workflowRunIds: core.bulkTriggerWorkflow(req),
+            }),
+        ),
+      scheduleWorkflow: (req, ctx) =>
+        this.unary(
+          "ScheduleWorkflow",
+          ctx,
+          { name: req.name, schedules: req.schedules.length },
+          () => core.scheduleWorkflow(req),
+        ),
+      // PutRateLimit (flow control) is served by its own room.
+    });
     router.service(AdminService, {
       putWorkflow: (req, ctx) =>
         this.unary("PutWorkflow", ctx, { name: req.name }, () => core.putWorkflow(req)),
@@ -284,6 +324,13 @@ export class ServiceState {
           ctx,
           { workflowRunId: req.externalId },
           () => core.getRunDetails(req.externalId),
+        ),
+      replayTasks: (req, ctx) =>
+        this.unary(
+          "ReplayTasks",
+          ctx,
+          { externalIds: [...req.externalIds] },
+          () => core.replayTasks(req),
         ),
       cancelTasks: (req, ctx) =>
         this.unary(
@@ -364,6 +411,70 @@ export class ServiceState {
     })();
   }
 
+  #subscribeRuns(
+    requests: AsyncIterable<SubscribeToWorkflowRunsRequest>,
+    ctx: CallContext,
+  ): AsyncIterable<WorkflowRunEvent> {
+    this.begin("SubscribeToWorkflowRuns", ctx);
+    const core = this.core;
+    const stream = core.openRunsStream();
+    void (async () => {
+      try {
+        for await (const req of requests) {
+          this.log.push({
+            method: "SubscribeToWorkflowRuns",
+            summary: { workflowRunId: req.workflowRunId },
+          });
+          core.subscribeRun(stream, req.workflowRunId);
+        }
+      } catch {
+        // The client went away: the signal below closes the stream.
+      }
+    })();
+    const close = onceClosed(ctx.signal, () => core.closeRunsStream(stream));
+    return (async function* () {
+      try {
+        yield* stream.queue.drain(ctx.signal);
+      } finally {
+        close();
+      }
+    })();
+  }
+
+  #subscribeEvents(
+    req: SubscribeToWorkflowEventsRequest,
+    ctx: CallContext,
+  ): AsyncIterable<WorkflowEvent> {
+    const entry = this.begin("SubscribeToWorkflowEvents", ctx, {
+      workflowRunId: req.workflowRunId ?? "",
+    });
+    const core = this.core;
+    const runId = req.workflowRunId;
+    let queue: ReturnType<typeof core.openEventStream>;
+    try {
+      if (runId === undefined) {
+        throw new ConnectError(
+          req.additionalMetaKey !== undefined
+            ? "subscriptions by additional metadata are not served by the mock engine"
+            : "either workflow run id or additional meta key-value must be provided",
+          req.additionalMetaKey !== undefined ? Code.Unimplemented : Code.InvalidArgument,
+        );
+      }
+      queue = core.openEventStream(runId);
+    } catch (err) {
+      this.fail(entry, err);
+      throw err;
+    }
+    const close = onceClosed(ctx.signal, () => core.closeEventStream(runId, queue));
+    return (async function* () {
+      try {
+        yield* queue.drain(ctx.signal);
+      } finally {
+        close();
+      }
+    })();
+  }
+
   #listenDurable(
     requests: AsyncIterable<ListenForDurableEventRequest>,
     ctx: CallContext,
@@ -413,4 +524,14 @@ function onceClosed(signal: AbortSignal, close: () => void): () => void {
   if (signal.aborted) run();
   else signal.addEventListener("abort", run, { once: true });
   return run;
+}
+
+function triggerSummary(req: TriggerWorkflowRequest): RpcLogEntry["summary"] {
+  const summary: NonNullable<RpcLogEntry["summary"]> = { name: req.name };
+  if (req.parentTaskRunExternalId !== undefined) {
+    summary.parentTaskRunId = req.parentTaskRunExternalId;
+  }
+  if (req.childIndex !== undefined) summary.childIndex = req.childIndex;
+  if (req.childKey !== undefined) summary.childKey = req.childKey;
+  return summary;
 }

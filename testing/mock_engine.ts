@@ -5,7 +5,13 @@ import { authInterceptor } from "../transport/grpc_transport.ts";
 import type { RpcCode } from "../transport/ports.ts";
 import type { DurationInput, JsonObject } from "../transport/types.ts";
 import { createClientFromTransport, type HatchetClient } from "../worker/client.ts";
-import { EngineCore, type TaskRunInfo, type TaskStatus, type WorkerInfo } from "./_engine.ts";
+import {
+  EngineCore,
+  type RunInfo,
+  type TaskRunInfo,
+  type TaskStatus,
+  type WorkerInfo,
+} from "./_engine.ts";
 import { startListener } from "./_listener.ts";
 import type { DurableLogEntry, DurableLogEntryKind } from "./engine/durable_task.ts";
 import { createMemoryTransport } from "./_memory_transport.ts";
@@ -21,6 +27,7 @@ import { testCertificates } from "./_tls.ts";
 import { makeToken } from "./_token.ts";
 import { ConnectError } from "@connectrpc/connect";
 
+export type { RunTrigger } from "./_engine.ts";
 export type {
   DurableLogEntry,
   DurableLogEntryKind,
@@ -28,6 +35,7 @@ export type {
   PushEndpoint,
   PushEndpointOptions,
   RpcLogEntry,
+  RunInfo,
   TaskRunInfo,
   TaskStatus,
   WorkerInfo,
@@ -69,6 +77,14 @@ export interface MockEngineOptions {
   namespace?: string;
   /** Where the virtual clock starts; default 2026-01-01T00:00:00Z. */
   start?: Date;
+  /**
+   * How long a run triggered by `TriggerWorkflowRun` (`client.runs.trigger()`) takes to exist
+   * after its id is returned; default 0. A real engine answers at once when its optimistic
+   * scheduler takes the request and otherwise hands the run to its message queue, so the id
+   * can come back before the run exists: until then `GetRunDetails` says `NOT_FOUND` and
+   * nothing of the run is scheduled. Set this to test code against that.
+   */
+  triggerDelay?: DurationInput;
 }
 
 /**
@@ -216,8 +232,10 @@ export interface EngineFaults {
  * await using worker = createWorker(engine.client, { name: "w", workflows: [wf] });
  * await worker.start();
  * await (await engine.client.runs.trigger(wf, {})).result();
- * // Heartbeats and result polls depend on timing; leave them out to compare the log whole.
- * const options: RpcLogOptions = { omit: ["Heartbeat", "GetRunDetails"] };
+ * // Heartbeats and the client's result calls depend on timing; leave them out to compare.
+ * const options: RpcLogOptions = {
+ *   omit: ["Heartbeat", "GetRunDetails", "SubscribeToWorkflowRuns"],
+ * };
  * assert.deepEqual(engine.rpcLog(options).map((e) => e.method), [
  *   "GetVersion",
  *   "PutWorkflow",
@@ -294,6 +312,7 @@ export class MockEngine implements AsyncDisposable {
       startMs,
       version: options?.version === undefined ? "v0.104.7" : options.version,
       tenantId: this.tenantId,
+      triggerDelayMs: options?.triggerDelay === undefined ? 0 : parseDuration(options.triggerDelay),
     });
     this.token = makeToken({
       sub: this.tenantId,
@@ -669,6 +688,41 @@ export class MockEngine implements AsyncDisposable {
    */
   workflowRuns(): string[] {
     return this.#core.workflowRunIds();
+  }
+
+  /**
+   * Workflow runs in creation order, with what created them and, for children, their parent
+   * task run, index and key.
+   *
+   * @returns One entry per run.
+   * @example
+   * ```ts
+   * import { createWorker, workflow } from "@hatchet-deno/sdk";
+   * import { MockEngine } from "@hatchet-deno/sdk/testing";
+   * import assert from "node:assert/strict";
+   *
+   * const wf = workflow({ name: "nightly", onCrons: ["0 2 * * *"] });
+   * wf.task({ name: "backup", fn: () => ({}) });
+   * await using engine = new MockEngine({ start: new Date("2026-01-01T00:00:00Z") });
+   * await using worker = createWorker(engine.client, { name: "w", workflows: [wf] });
+   * await worker.start();
+   * await engine.advance("3h");
+   * assert.deepEqual(engine.runs().map((r) => [r.triggeredBy, r.createdAt.toISOString()]), [
+   *   ["cron", "2026-01-01T02:00:00.000Z"],
+   * ]);
+   * ```
+   */
+  runs(): RunInfo[] {
+    return this.#core.runs();
+  }
+
+  /**
+   * Scheduled runs (`runs.schedule()`) that have not fired yet, by time.
+   *
+   * @returns One entry per pending schedule.
+   */
+  schedules(): { id: string; workflowName: string; triggerAt: Date }[] {
+    return this.#core.schedules();
   }
 
   /**

@@ -33,3 +33,4 @@ export type {
   TaskStatus,
   WorkerInfo,
 } from "./mock_engine.ts";
+export type { RunInfo, RunTrigger } from "./mock_engine.ts";

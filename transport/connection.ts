@@ -29,10 +29,17 @@ import type {
   EventsPort,
   LabelValue,
   MatchAction,
+  ResourceEventKind,
+  ResourceKind,
   RpcCode,
   RunDetailsData,
   RunStatusName,
   StepEventKind,
+  SubscriptionsPort,
+  TasksFilterInput,
+  TriggerWorkflowInput,
+  WorkflowEventData,
+  WorkflowPort,
 } from "./ports.ts";
 import { RpcError } from "./rpc_error.ts";
 import type { JsonObject } from "./types.ts";
@@ -51,12 +58,17 @@ import {
   DurableTaskRequestSchema,
   type DurableTaskResponse,
   EventsService,
+  ResourceEventType,
+  ResourceType,
   RunStatus,
   SDKS,
   StepActionEventType,
   TaskConditionsSchema,
+  TasksFilterSchema,
   V1Dispatcher,
   WorkerLabelsSchema,
+  type WorkflowEvent,
+  WorkflowService,
 } from "./services.ts";
 
 const CODE_NAMES: readonly RpcCode[] = [
@@ -114,7 +126,12 @@ async function* stream<T>(method: string, source: () => AsyncIterable<T>): Async
 }
 
 function connectOptions(options: CallOptions | undefined): ConnectCallOptions {
-  return { signal: options?.signal, timeoutMs: options?.timeoutMs };
+  const onHeader = options?.onHeader;
+  return {
+    signal: options?.signal,
+    timeoutMs: options?.timeoutMs,
+    onHeader: onHeader && (() => onHeader()),
+  };
 }
 
 const ACTION_KINDS: Record<ActionType, ActionKind> = {
@@ -147,6 +164,61 @@ const RUN_STATUS: Record<RunStatus, RunStatusName> = {
   [RunStatus.CANCELLED]: "CANCELLED",
   [RunStatus.EVICTED]: "EVICTED",
 };
+
+const RESOURCE_KINDS: Record<ResourceType, ResourceKind> = {
+  [ResourceType.UNKNOWN]: "UNKNOWN",
+  [ResourceType.STEP_RUN]: "STEP_RUN",
+  [ResourceType.WORKFLOW_RUN]: "WORKFLOW_RUN",
+};
+
+const RESOURCE_EVENT_KINDS: Record<ResourceEventType, ResourceEventKind> = {
+  [ResourceEventType.UNKNOWN]: "UNKNOWN",
+  [ResourceEventType.STARTED]: "STARTED",
+  [ResourceEventType.COMPLETED]: "COMPLETED",
+  [ResourceEventType.FAILED]: "FAILED",
+  [ResourceEventType.CANCELLED]: "CANCELLED",
+  [ResourceEventType.TIMED_OUT]: "TIMED_OUT",
+  [ResourceEventType.STREAM]: "STREAM",
+};
+
+/** The plain view of a `WorkflowEvent`. */
+export function fromWorkflowEvent(e: WorkflowEvent): WorkflowEventData {
+  return {
+    workflowRunId: e.workflowRunId,
+    resourceType: RESOURCE_KINDS[e.resourceType] ?? "UNKNOWN",
+    eventType: RESOURCE_EVENT_KINDS[e.eventType] ?? "UNKNOWN",
+    resourceId: e.resourceId,
+    eventTimestamp: e.eventTimestamp && timestampDate(e.eventTimestamp),
+    eventPayload: e.eventPayload,
+    hangup: e.hangup,
+    retryCount: e.retryCount,
+    eventIndex: e.eventIndex === undefined ? undefined : Number(e.eventIndex),
+  };
+}
+
+function triggerToProto(t: TriggerWorkflowInput) {
+  return {
+    name: t.name,
+    input: JSON.stringify(t.input),
+    parentId: t.parentId,
+    parentTaskRunExternalId: t.parentTaskRunExternalId,
+    childIndex: t.childIndex,
+    childKey: t.childKey,
+    additionalMetadata: t.additionalMetadata && JSON.stringify(t.additionalMetadata),
+    desiredWorkerId: t.desiredWorkerId,
+    priority: t.priority,
+  };
+}
+
+function filterToProto(f: TasksFilterInput) {
+  return create(TasksFilterSchema, {
+    statuses: f.statuses,
+    since: timestampFromDate(f.since),
+    until: f.until && timestampFromDate(f.until),
+    workflowIds: f.workflowIds,
+    additionalMetadata: f.additionalMetadata,
+  });
+}
 
 /** The plain view of an `AssignedAction`. */
 export function fromAssignedAction(a: AssignedAction): AssignedActionData {
@@ -399,6 +471,7 @@ export function createEnginePorts(transport: Transport): EnginePorts {
   const events = createClient(EventsService, transport);
   const v1 = createClient(V1Dispatcher, transport);
   const admin = createClient(AdminService, transport);
+  const workflows = createClient(WorkflowService, transport);
 
   const dispatcherPort: DispatcherPort = {
     async getVersion(options) {
@@ -494,6 +567,16 @@ export function createEnginePorts(transport: Transport): EnginePorts {
         ));
       return { eventId: res.eventId };
     },
+    async bulkPush(inputs, options) {
+      const res = await call("/EventsService/BulkPush", () =>
+        events.bulkPush({
+          events: inputs.map((input) => ({
+            ...input,
+            eventTimestamp: timestampFromDate(input.eventTimestamp),
+          })),
+        }, connectOptions(options)));
+      return res.events.map((e) => ({ eventId: e.eventId }));
+    },
     async putLog(input, options) {
       await call("/EventsService/PutLog", () =>
         events.putLog({
@@ -562,6 +645,8 @@ export function createEnginePorts(transport: Transport): EnginePorts {
           description: input.description,
           version: input.version,
           eventTriggers: input.eventTriggers,
+          cronTriggers: input.cronTriggers ?? [],
+          cronInput: input.cronInput,
           tasks: input.tasks.map(taskToProto),
           onFailureTask: input.onFailureTask && taskToProto(input.onFailureTask),
           defaultPriority: input.defaultPriority,
@@ -574,6 +659,26 @@ export function createEnginePorts(transport: Transport): EnginePorts {
         () => admin.cancelTasks({ externalIds }, connectOptions(options)),
       );
       return res.cancelledTasks;
+    },
+    async cancelTasksByFilter(filter, options) {
+      const res = await call(
+        "/v1.AdminService/CancelTasks",
+        () => admin.cancelTasks({ filter: filterToProto(filter) }, connectOptions(options)),
+      );
+      return res.cancelledTasks;
+    },
+    async replayTasks(target, options) {
+      const res = await call(
+        "/v1.AdminService/ReplayTasks",
+        () =>
+          admin.replayTasks(
+            "filter" in target
+              ? { filter: filterToProto(target.filter) }
+              : { externalIds: target.externalIds },
+            connectOptions(options),
+          ),
+      );
+      return res.replayedTasks;
     },
     async triggerWorkflowRun(input, options) {
       const res = await call("/v1.AdminService/TriggerWorkflowRun", () =>
@@ -612,11 +717,81 @@ export function createEnginePorts(transport: Transport): EnginePorts {
     },
   };
 
+  const workflowPort: WorkflowPort = {
+    async triggerWorkflow(input, options) {
+      const res = await call(
+        "/WorkflowService/TriggerWorkflow",
+        () => workflows.triggerWorkflow(triggerToProto(input), connectOptions(options)),
+      );
+      return { workflowRunId: res.workflowRunId };
+    },
+    async bulkTriggerWorkflow(inputs, options) {
+      const res = await call(
+        "/WorkflowService/BulkTriggerWorkflow",
+        () =>
+          workflows.bulkTriggerWorkflow(
+            { workflows: inputs.map(triggerToProto) },
+            connectOptions(options),
+          ),
+      );
+      return res.workflowRunIds;
+    },
+    async scheduleWorkflow(input, options) {
+      const res = await call("/WorkflowService/ScheduleWorkflow", () =>
+        workflows.scheduleWorkflow({
+          name: input.name,
+          schedules: input.schedules.map(timestampFromDate),
+          input: JSON.stringify(input.input),
+          additionalMetadata: input.additionalMetadata && JSON.stringify(input.additionalMetadata),
+          priority: input.priority,
+        }, connectOptions(options)));
+      return res.scheduledWorkflows.map((s) => ({
+        id: s.id,
+        triggerAt: s.triggerAt ? timestampDate(s.triggerAt) : new Date(NaN),
+      }));
+    },
+    // PutRateLimit (flow control) goes here.
+  };
+
+  const subscriptionsPort: SubscriptionsPort = {
+    subscribeToWorkflowRuns(runIds, options) {
+      return stream("/Dispatcher/SubscribeToWorkflowRuns", async function* () {
+        const source = dispatcher.subscribeToWorkflowRuns(
+          (async function* () {
+            for await (const workflowRunId of runIds) yield { workflowRunId };
+          })(),
+          connectOptions(options),
+        );
+        for await (const e of source) {
+          yield {
+            workflowRunId: e.workflowRunId,
+            eventTimestamp: e.eventTimestamp && timestampDate(e.eventTimestamp),
+            results: e.results.map((r) => ({
+              taskRunExternalId: r.taskRunExternalId,
+              taskName: r.taskName,
+              jobRunId: r.jobRunId,
+              error: r.error,
+              output: r.output,
+            })),
+          };
+        }
+      });
+    },
+    subscribeToWorkflowEvents(input, options) {
+      return stream("/Dispatcher/SubscribeToWorkflowEvents", async function* () {
+        const source = dispatcher.subscribeToWorkflowEvents(input, connectOptions(options));
+        for await (const e of source) yield fromWorkflowEvent(e);
+      });
+    },
+  };
+
   return {
     dispatcher: dispatcherPort,
     events: eventsPort,
     durable: durablePort,
     durableTask: durableTaskPort,
     admin: adminPort,
+    workflows: workflowPort,
+    subscriptions: subscriptionsPort,
   };
 }

@@ -8,6 +8,7 @@
 // invisible, so a body that ends cleanly after at least one byte is read as OK; long-lived streams
 // must treat an end as "reconnect". A body that ends with no bytes and no status in the headers
 // is reported as `unknown`, since OK and an error cannot be told apart there.
+import { type NoDelayRelay, openNoDelayRelay } from "./_nodelay_relay.ts";
 import {
   create,
   type DescMessage,
@@ -97,7 +98,21 @@ export function createNativeTransport(options: NativeTransportOptions): Closable
     caCerts: options.caCerts,
     ...tlsKey,
   });
-  const http = createFetchH2Client(client);
+  // Opened on the first large request, and only then: see _nodelay_relay.ts.
+  let relay: NoDelayRelay | undefined | null;
+  const largeClient = (): Deno.HttpClient | undefined => {
+    if (relay === undefined) {
+      const tls = url.protocol === "https:";
+      const port = Number(url.port || (tls ? 443 : 80));
+      relay = options.cert !== undefined ? null : openNoDelayRelay(
+        url.hostname.replace(/^\[|\]$/g, ""),
+        port,
+        tls ? { caCerts: options.caCerts } : undefined,
+      ) ?? null;
+    }
+    return relay?.client;
+  };
+  const http = createFetchH2Client(client, largeClient);
   const token = options.token;
   const interceptors = [
     ...(token === undefined ? [] : [authInterceptor(token)]),
@@ -140,7 +155,10 @@ export function createNativeTransport(options: NativeTransportOptions): Closable
   return {
     transport,
     close(): Promise<void> {
-      closed ??= http.close().finally(() => client.close());
+      closed ??= http.close().finally(async () => {
+        client.close();
+        await relay?.close();
+      });
       return closed;
     },
   };
@@ -171,7 +189,10 @@ const TRANSPORT_CLOSED = "the transport was closed";
  * The calls over one fetch client: Connect's UniversalClientFn for streams, a direct unary call,
  * and a close() that aborts every call still in flight.
  */
-function createFetchH2Client(client: Deno.HttpClient) {
+function createFetchH2Client(
+  client: Deno.HttpClient,
+  largeClient: () => Deno.HttpClient | undefined,
+) {
   const inFlight = new Set<AbortController>();
   let isClosed = false;
 
@@ -191,7 +212,7 @@ function createFetchH2Client(client: Deno.HttpClient) {
     let res: Response;
     for (let attempt = 1;; attempt++) {
       try {
-        res = await fetch(req.url, {
+        res = await isolatedFetch(req.url, {
           method: req.method,
           headers: req.header,
           body: body?.stream(controller.signal) ?? null,
@@ -327,15 +348,21 @@ function createFetchH2Client(client: Deno.HttpClient) {
     signal: AbortSignal,
   ): Promise<Response> {
     if (isClosed) throw new ConnectError(TRANSPORT_CLOSED, Code.Canceled);
+    const relay = body.byteLength > SINGLE_WRITE_LIMIT ? largeClient() : undefined;
     for (let attempt = 1;; attempt++) {
       try {
-        return await fetch(url, {
-          method: "POST",
-          headers,
-          ...requestBody(body),
-          signal,
-          client,
-        } as RequestInit);
+        return await isolatedFetch(
+          // The relay does the TLS, so the request to it is cleartext HTTP/2.
+          relay === undefined ? url : url.replace(/^https:/, "http:"),
+          {
+            method: "POST",
+            headers,
+            // Through the relay Nagle is off, so the body needs no cutting.
+            ...(relay === undefined ? requestBody(body) : { body }),
+            signal,
+            client: relay ?? client,
+          } as RequestInit,
+        );
       } catch (e) {
         if (!signal.aborted && attempt < MAX_ATTEMPTS && isRefusedStream(e)) continue;
         throw networkError(e, signal, "request");
@@ -599,6 +626,12 @@ function networkError(e: unknown, signal: AbortSignal, phase: string): unknown {
  * one write.
  */
 export const SINGLE_WRITE_BYTES = 1000;
+
+/**
+ * Requests larger than this leave in more than one write whatever their pieces, so they go
+ * through the relay of `_nodelay_relay.ts` where one can be opened.
+ */
+const SINGLE_WRITE_LIMIT = 16 * 1024;
 
 /**
  * The fetch body of one encoded request: the bytes themselves when small, otherwise a stream of
@@ -871,3 +904,11 @@ export const compressionGzipWeb: Compression = {
 
 /** Response encodings the native stack accepts. */
 const ACCEPT_COMPRESSION: Compression[] = [compressionGzipWeb];
+
+// With OTEL_DENO=true, Deno 2.9.3 makes each fetch's span the current OpenTelemetry context of
+// the code that called fetch, and it stays current after the await: every later span of that
+// caller (a trigger, the next task) would hang below one finished fetch span. Called from a
+// promise job, fetch sets its span in the job's context only. One microtask per call.
+function isolatedFetch(input: string, init: RequestInit): Promise<Response> {
+  return Promise.resolve().then(() => fetch(input, init));
+}

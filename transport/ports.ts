@@ -11,6 +11,8 @@ export interface CallOptions {
   signal?: AbortSignal;
   /** Deadline for the call in milliseconds. */
   timeoutMs?: number;
+  /** Called when the engine's response headers arrive (a stream is then established). */
+  onHeader?: () => void;
 }
 
 /** `ActionType` of an `AssignedAction`. */
@@ -150,6 +152,8 @@ export interface PushEventInput {
 /** `EventsService`. */
 export interface EventsPort {
   push(input: PushEventInput, options?: CallOptions): Promise<{ eventId: string }>;
+  /** `BulkPush` (1 to 1000 events): event ids in request order. */
+  bulkPush(inputs: PushEventInput[], options?: CallOptions): Promise<{ eventId: string }[]>;
   putLog(input: PutLogInput, options?: CallOptions): Promise<void>;
   putStreamEvent(input: PutStreamEventInput, options?: CallOptions): Promise<void>;
 }
@@ -307,6 +311,127 @@ export interface DurableTaskPort {
   ): AsyncIterable<DurableTaskResponseData>;
 }
 
+/** `StepRunResult` of a `WorkflowRunEvent`: one task's output (JSON text) or error. */
+export interface StepRunResultData {
+  taskRunExternalId: string;
+  taskName: string;
+  jobRunId: string;
+  error: string | undefined;
+  output: string | undefined;
+}
+
+/** `WorkflowRunEvent` (`SubscribeToWorkflowRuns`): a run finished, with each task's result. */
+export interface WorkflowRunEventData {
+  workflowRunId: string;
+  eventTimestamp: Date | undefined;
+  results: StepRunResultData[];
+}
+
+/** `ResourceType` of a `WorkflowEvent`. */
+export type ResourceKind = "UNKNOWN" | "STEP_RUN" | "WORKFLOW_RUN";
+
+/** `ResourceEventType` of a `WorkflowEvent`. */
+export type ResourceEventKind =
+  | "UNKNOWN"
+  | "STARTED"
+  | "COMPLETED"
+  | "FAILED"
+  | "CANCELLED"
+  | "TIMED_OUT"
+  | "STREAM";
+
+/** `WorkflowEvent` (`SubscribeToWorkflowEvents`). */
+export interface WorkflowEventData {
+  workflowRunId: string;
+  resourceType: ResourceKind;
+  eventType: ResourceEventKind;
+  /** The task run id for `STEP_RUN` events, the workflow run id for `WORKFLOW_RUN` ones. */
+  resourceId: string;
+  eventTimestamp: Date | undefined;
+  eventPayload: string;
+  /** The last event of the stream: the engine hangs up after it. */
+  hangup: boolean;
+  retryCount: number | undefined;
+  eventIndex: number | undefined;
+}
+
+/** `SubscribeToWorkflowEventsRequest`: by run id, or by one additional-metadata pair. */
+export interface SubscribeToWorkflowEventsInput {
+  workflowRunId?: string;
+  additionalMetaKey?: string;
+  additionalMetaValue?: string;
+}
+
+/** `Dispatcher` run subscriptions (the client side of runs, not the worker's). */
+export interface SubscriptionsPort {
+  /**
+   * Opens one `SubscribeToWorkflowRuns` bidi stream. Each item of `runIds` subscribes one run;
+   * the returned iterable yields each subscribed run once, when it finishes.
+   */
+  subscribeToWorkflowRuns(
+    runIds: AsyncIterable<string>,
+    options?: CallOptions,
+  ): AsyncIterable<WorkflowRunEventData>;
+  /** `SubscribeToWorkflowEvents` server stream; ends after the event marked `hangup`. */
+  subscribeToWorkflowEvents(
+    input: SubscribeToWorkflowEventsInput,
+    options?: CallOptions,
+  ): AsyncIterable<WorkflowEventData>;
+}
+
+/** `v1.TriggerWorkflowRequest`, as `WorkflowService.TriggerWorkflow` takes it. */
+export interface TriggerWorkflowInput {
+  /** The namespaced workflow name. */
+  name: string;
+  input: JsonObject;
+  /** The parent's workflow run id (children only). */
+  parentId?: string;
+  /** The parent's task run id (children only). */
+  parentTaskRunExternalId?: string;
+  childIndex?: number;
+  childKey?: string;
+  additionalMetadata?: JsonObject;
+  desiredWorkerId?: string;
+  priority?: number;
+}
+
+/** `ScheduleWorkflowRequest`. */
+export interface ScheduleWorkflowInput {
+  /** The namespaced workflow name. */
+  name: string;
+  schedules: Date[];
+  input: JsonObject;
+  additionalMetadata?: JsonObject;
+  priority?: number;
+}
+
+/** `WorkflowService` (the v0 service the official SDKs trigger, spawn and schedule through). */
+export interface WorkflowPort {
+  /** `TriggerWorkflow`; a child with the same parent and key (or index) returns the same run. */
+  triggerWorkflow(
+    input: TriggerWorkflowInput,
+    options?: CallOptions,
+  ): Promise<{ workflowRunId: string }>;
+  /** `BulkTriggerWorkflow`: run ids in request order. */
+  bulkTriggerWorkflow(inputs: TriggerWorkflowInput[], options?: CallOptions): Promise<string[]>;
+  /** `ScheduleWorkflow`: one scheduled run per time. */
+  scheduleWorkflow(
+    input: ScheduleWorkflowInput,
+    options?: CallOptions,
+  ): Promise<{ id: string; triggerAt: Date }[]>;
+}
+
+/** `v1.TasksFilter` of `CancelTasks` / `ReplayTasks`: runs created in a window. */
+export interface TasksFilterInput {
+  /** Run statuses (`QUEUED`, `RUNNING`, `COMPLETED`, `FAILED`, `CANCELLED`); empty means all. */
+  statuses: string[];
+  since: Date;
+  until?: Date;
+  workflowIds: string[];
+  /** `"key:value"` pairs. */
+  additionalMetadata: string[];
+}
+
 /** `v1.CreateTaskOpts`. */
 export interface CreateTaskInput {
   readableId: string;
@@ -329,6 +454,10 @@ export interface PutWorkflowInput {
   description: string;
   version: string;
   eventTriggers: string[];
+  /** Five-field cron expressions (UTC). */
+  cronTriggers?: string[];
+  /** JSON text of the input cron runs get. */
+  cronInput?: string;
   tasks: CreateTaskInput[];
   onFailureTask?: CreateTaskInput;
   defaultPriority?: number;
@@ -359,6 +488,13 @@ export interface AdminPort {
     options?: CallOptions,
   ): Promise<{ id: string; workflowId: string }>;
   cancelTasks(externalIds: string[], options?: CallOptions): Promise<string[]>;
+  /** `CancelTasks` with a filter instead of ids; returns the ids the engine reports. */
+  cancelTasksByFilter(filter: TasksFilterInput, options?: CallOptions): Promise<string[]>;
+  /** `ReplayTasks` by ids (task or run ids) or by filter; returns the replayed task run ids. */
+  replayTasks(
+    target: { externalIds: string[] } | { filter: TasksFilterInput },
+    options?: CallOptions,
+  ): Promise<string[]>;
   triggerWorkflowRun(
     input: {
       workflowName: string;
@@ -371,13 +507,15 @@ export interface AdminPort {
   getRunDetails(workflowRunId: string, options?: CallOptions): Promise<RunDetailsData>;
 }
 
-/** All four services over one transport. */
+/** All services over one transport. */
 export interface EnginePorts {
   dispatcher: DispatcherPort;
   events: EventsPort;
   durable: DurablePort;
   durableTask: DurableTaskPort;
   admin: AdminPort;
+  workflows: WorkflowPort;
+  subscriptions: SubscriptionsPort;
 }
 
 /**

@@ -2,12 +2,30 @@
 // only needs the lookup (the push handler) does not load the gRPC transports.
 
 import type { EnginePorts } from "../transport/ports.ts";
+import type { RunsRuntime } from "../runs/runs_client.ts";
 
 const portsByClient = new WeakMap<object, EnginePorts>();
+const runsByClient = new WeakMap<object, RunsRuntime>();
 
-/** Records the ports a client built by `createClientFromTransport` talks through. */
-export function registerEnginePorts(client: object, ports: EnginePorts): void {
+/** Records the ports (and runs runtime) a client built by `createClientFromTransport` uses. */
+export function registerEnginePorts(client: object, ports: EnginePorts, runs?: RunsRuntime): void {
   portsByClient.set(client, ports);
+  if (runs) runsByClient.set(client, runs);
+}
+
+/**
+ * The runs runtime behind a client (children, run references), for the worker. Internal.
+ *
+ * @throws {TypeError} When `client` was not made by `createClient` or `MockEngine`.
+ */
+export function runsRuntimeOf(client: object): RunsRuntime {
+  const runs = runsByClient.get(client);
+  if (!runs) {
+    throw new TypeError(
+      "Expected a HatchetClient from createClient() or MockEngine.client, received another object",
+    );
+  }
+  return runs;
 }
 
 /**

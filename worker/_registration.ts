@@ -56,6 +56,8 @@ export function putWorkflowInput(def: WorkflowDefinition, namespace: string): Pu
     description: def.description,
     version: "",
     eventTriggers: def.onEvents.map((key) => withNamespace(namespace, key)),
+    cronTriggers: [...def.onCrons],
+    cronInput: def.cronInput && JSON.stringify(def.cronInput),
     tasks: def.tasks.map((task) => taskInput(namespace, def.name, task)),
   };
   if (def.onFailure) out.onFailureTask = taskInput(namespace, def.name, def.onFailure);

@@ -2,23 +2,30 @@ import type { Transport } from "@connectrpc/connect";
 import { type ClientConfig, type ClientOptions, resolveConfig } from "../transport/config.ts";
 import { createEnginePorts } from "../transport/connection.ts";
 import { createGrpcTransport } from "../transport/grpc_transport.ts";
-import type { EnginePorts, RunDetailsData } from "../transport/ports.ts";
-import { RpcError } from "../transport/rpc_error.ts";
-import { sleep } from "../transport/retry.ts";
+import { describeValue } from "../transport/describe.ts";
 import type { JsonObject } from "../transport/types.ts";
+import { createRunsRuntime } from "../runs/runs_client.ts";
+import { startOutgoingSpan } from "../observability/_tracing.ts";
 import { registerEnginePorts } from "./_client_ports.ts";
-import type { HatchetClient, RunRef, RunResult } from "./hatchet_client.ts";
+import type { BulkPushItem, HatchetClient, PushOptions } from "./hatchet_client.ts";
 
 export type {
+  BulkPushItem,
+  BulkTriggerItem,
   EventsClient,
   HatchetClient,
   PushOptions,
+  RunEvent,
+  RunFilter,
   RunRef,
   RunResult,
   RunsClient,
+  ScheduledRun,
+  StreamChunk,
   TriggerOptions,
+  WorkflowRef,
 } from "./hatchet_client.ts";
-export { enginePortsOf } from "./_client_ports.ts";
+export { enginePortsOf, runsRuntimeOf } from "./_client_ports.ts";
 
 /**
  * Creates a client for a Hatchet engine. Configuration comes from `options`, then the
@@ -44,7 +51,7 @@ export function createClient(options?: ClientOptions): HatchetClient {
   return createClientFromTransport(config, transport, close);
 }
 
-const MAX_POLL_MS = 1_000;
+const MAX_BULK_PUSH = 1_000;
 
 /**
  * Builds a client over an existing Connect transport (the mock engine's in-memory one, say).
@@ -56,83 +63,85 @@ export function createClientFromTransport(
   close: () => Promise<void> = () => Promise.resolve(),
 ): HatchetClient {
   const ports = createEnginePorts(transport);
+  const runs = createRunsRuntime(ports, {
+    applyNamespace: (name) => config.applyNamespace(name),
+    startSpan: startOutgoingSpan,
+  });
   let closed: Promise<void> | undefined;
-  const closeOnce = () => closed ??= close();
+  const closeOnce = () => closed ??= runs.close().then(close);
+
+  const pushInput = (key: string, payload: JsonObject, options: PushOptions | undefined) => {
+    if (typeof key !== "string" || key === "") {
+      throw new TypeError(
+        `Event key must be a non-empty string, received ${JSON.stringify(key)}`,
+      );
+    }
+    if (payload === null || typeof payload !== "object" || Array.isArray(payload)) {
+      throw new TypeError(
+        `Event payload must be a JSON object, received ${describeValue(payload)}`,
+      );
+    }
+    return {
+      key: config.applyNamespace(key),
+      payload: JSON.stringify(payload),
+      eventTimestamp: new Date(),
+      additionalMetadata: options?.additionalMetadata &&
+        JSON.stringify(options.additionalMetadata),
+      priority: options?.priority,
+      scope: options?.scope,
+    };
+  };
 
   const client: HatchetClient = {
     config,
     events: {
       async push(key, payload, options) {
-        if (typeof key !== "string" || key === "") {
+        const input = pushInput(key, payload, options);
+        const span = startOutgoingSpan(`events.push ${input.key}`, options?.additionalMetadata, {
+          "hatchet.event_key": input.key,
+        });
+        try {
+          const pushed = await span.run(() =>
+            ports.events.push({
+              ...input,
+              additionalMetadata: span.metadata && JSON.stringify(span.metadata),
+            })
+          );
+          span.setId("hatchet.event_id", pushed.eventId);
+          span.end();
+          return pushed;
+        } catch (err) {
+          span.end(err);
+          throw err;
+        }
+      },
+      async bulkPush(events: BulkPushItem[]) {
+        if (!Array.isArray(events)) {
           throw new TypeError(
-            `Event key must be a non-empty string, received ${JSON.stringify(key)}`,
+            `events.bulkPush(): expected an array of events, received ${describeValue(events)}`,
           );
         }
-        return await ports.events.push({
-          key: config.applyNamespace(key),
-          payload: JSON.stringify(payload),
-          eventTimestamp: new Date(),
-          additionalMetadata: options?.additionalMetadata &&
-            JSON.stringify(options.additionalMetadata),
-          priority: options?.priority,
-          scope: options?.scope,
+        const inputs = events.map((e, i) => {
+          if (e === null || typeof e !== "object") {
+            throw new TypeError(
+              `events.bulkPush(): events[${i}] must be { key, payload, options? }, received ${
+                describeValue(e)
+              }`,
+            );
+          }
+          return pushInput(e.key, e.payload, e.options);
         });
+        const out: { eventId: string }[] = [];
+        for (let i = 0; i < inputs.length; i += MAX_BULK_PUSH) {
+          out.push(...await ports.events.bulkPush(inputs.slice(i, i + MAX_BULK_PUSH)));
+        }
+        return out;
       },
     },
-    runs: {
-      async trigger(workflow, input, options) {
-        const name = typeof workflow === "string" ? workflow : workflow.name;
-        const { workflowRunId } = await ports.admin.triggerWorkflowRun({
-          workflowName: config.applyNamespace(name),
-          input,
-          additionalMetadata: options?.additionalMetadata,
-          priority: options?.priority,
-        });
-        return runRef(ports, workflowRunId);
-      },
-      async cancel(taskRunIds) {
-        await ports.admin.cancelTasks(taskRunIds);
-      },
-    },
+    runs: runs.client,
     close: closeOnce,
     [Symbol.asyncDispose]: closeOnce,
   };
-  registerEnginePorts(client, ports);
+  registerEnginePorts(client, ports, runs);
   return client;
-}
-
-function runRef(ports: EnginePorts, id: string): RunRef {
-  return {
-    id,
-    async result(options) {
-      let delay = 5;
-      for (;;) {
-        options?.signal?.throwIfAborted();
-        const details = await ports.admin.getRunDetails(id, { signal: options?.signal }).catch(
-          (err) => {
-            // The engine answers TriggerWorkflowRun before the run exists when its optimistic
-            // scheduler is busy: NOT_FOUND here means "not visible yet", never "no such run".
-            if (err instanceof RpcError && err.code === "not_found") return undefined;
-            throw err;
-          },
-        );
-        if (details?.done) return toRunResult(details);
-        await sleep(delay, options?.signal);
-        delay = Math.min(delay * 2, MAX_POLL_MS);
-      }
-    },
-  };
-}
-
-function toRunResult(details: RunDetailsData): RunResult {
-  const outputs: Record<string, JsonObject> = {};
-  const errors: Record<string, string> = {};
-  for (const task of Object.values(details.taskRuns)) {
-    if (task.status === "COMPLETED") outputs[task.readableId] = task.output ?? {};
-    if (task.status === "FAILED") errors[task.readableId] = task.error ?? "";
-  }
-  const status = details.status === "COMPLETED" || details.status === "FAILED"
-    ? details.status
-    : "CANCELLED";
-  return { status, outputs, errors };
 }

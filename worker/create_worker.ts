@@ -22,8 +22,14 @@ import type {
   StepEventKind,
 } from "../transport/ports.ts";
 import { RpcError } from "../transport/rpc_error.ts";
+import { createWorkerObserver, type ObservedAttempt } from "../observability/_worker_observer.ts";
+import {
+  type HealthcheckOptions,
+  readEnv,
+  resolveHealthcheck,
+} from "../observability/healthcheck.ts";
 import type { DurationInput } from "../transport/types.ts";
-import { enginePortsOf, type HatchetClient } from "./client.ts";
+import { enginePortsOf, type HatchetClient, runsRuntimeOf } from "./client.ts";
 import { describeError, serializeOutput } from "./_outcome.ts";
 import { actionIdOf, putWorkflowInput, registerInput, withNamespace } from "./_registration.ts";
 import { createSlotPool, type SlotLease } from "./_slots.ts";
@@ -123,6 +129,12 @@ export interface WorkerOptions<L = undefined> {
   heartbeatInterval?: DurationInput;
   /** Receives reconnect and delivery warnings; default `console`. */
   logger?: WorkerLogger;
+  /**
+   * Serve `GET /health` (200 while the action stream is up, else 503) and `GET /metrics`
+   * (Prometheus text). Default: on when `HATCHET_CLIENT_WORKER_HEALTHCHECK_ENABLED` is `true`,
+   * at `HATCHET_CLIENT_WORKER_HEALTHCHECK_PORT` (8001); `false` turns it off.
+   */
+  healthcheck?: HealthcheckOptions | boolean;
 }
 
 /**
@@ -178,6 +190,8 @@ export interface Worker extends AsyncDisposable {
   readonly name: string;
   /** `idle -> starting -> running -> stopping -> stopped`, or `failed` when start fails. */
   readonly state: WorkerState;
+  /** The port `/health` and `/metrics` are served on, once started; `undefined` without one. */
+  readonly healthcheckPort: number | undefined;
   /**
    * Registers the workflows and the worker, then listens for work. Resolves once listening.
    *
@@ -309,7 +323,8 @@ export function createWorker<L = undefined>(
   if (!Array.isArray(options.workflows) || options.workflows.length === 0) {
     throw new TypeError(`Worker "${options.name}": workflows must be a non-empty array`);
   }
-  const ports: EnginePorts = enginePortsOf(client);
+  const runs = runsRuntimeOf(client);
+  const healthcheck = resolveHealthcheck(options.healthcheck, readEnv, `Worker "${options.name}"`);
   const namespace = client.config.namespace ?? "";
   const workerName = withNamespace(namespace, options.name);
   const slots = positiveInteger(options.slots, DEFAULT_SLOTS, `Worker "${options.name}": slots`);
@@ -348,6 +363,12 @@ export function createWorker<L = undefined>(
     }
   }
   const logger = options.logger ?? consoleLogger;
+  const observer = createWorkerObserver(healthcheck, {
+    state: () => state,
+    slots: { default: slots, durable: durableSlots },
+    slotsInUse: () => ({ default: defaultPool.used, durable: durablePool.used }),
+  });
+  const ports: EnginePorts = observer.ports(enginePortsOf(client));
 
   const definitions = options.workflows.map((wf) => definitionOf(wf));
   const actions = new Map<string, ActionEntry>();
@@ -467,7 +488,11 @@ export function createWorker<L = undefined>(
 
   // ---- running attempts -------------------------------------------------------------------
 
-  function taskRunPort(action: AssignedActionData, attempt: Attempt): TaskRunPort {
+  function taskRunPort(
+    action: AssignedActionData,
+    attempt: Attempt,
+    observed: ObservedAttempt,
+  ): TaskRunPort {
     return engineTaskRunPort({
       ports,
       logSender,
@@ -476,6 +501,9 @@ export function createWorker<L = undefined>(
       signal: halt.signal,
       warn: (message) => logger.warn(`Worker "${workerName}": ${message}`),
       onSlotReleased: () => attempt.lease?.release(),
+      runs,
+      logMetadata: observed.logMetadata,
+      onLogDropped: () => observer.metrics.logLinesDropped++,
     });
   }
 
@@ -484,9 +512,10 @@ export function createWorker<L = undefined>(
     entry: ActionEntry,
     action: AssignedActionData,
     attempt: Attempt,
+    observed: ObservedAttempt,
   ): Context<unknown, L> {
     const base = createContext<unknown, L>(data, {
-      port: taskRunPort(action, attempt),
+      port: taskRunPort(action, attempt, observed),
       workerId: workerId ?? "",
       lifespan: lifespanValue,
       controller: attempt.controller,
@@ -511,7 +540,12 @@ export function createWorker<L = undefined>(
       signal: attempt.controller.signal,
       onWaiting: attempt.eviction?.onWaiting,
     });
-    return createDurableContext(base, { run: attempt.durable, namespace });
+    return createDurableContext(base, {
+      run: attempt.durable,
+      namespace,
+      observeWait: observed.wait,
+      runRef: runs?.runRef,
+    });
   }
 
   // Eviction: the engine frees the slot and re-assigns the task (invocation + 1) once what it
@@ -581,7 +615,22 @@ export function createWorker<L = undefined>(
         return;
       }
 
-      const ctx = buildContext(data, entry, action, attempt);
+      const observed = observer.attempt({
+        workflowName: entry.workflow.name,
+        taskName: entry.task.name,
+        workflowRunId: data.workflowRunId,
+        taskRunId: data.taskRunId,
+        actionId: action.actionId,
+        retryCount: action.retryCount,
+        tenantId: action.tenantId,
+        workerId: workerId ?? "",
+        workerName,
+        durable: entry.task.durable,
+        additionalMetadata: data.additionalMetadata,
+        parentWorkflowRunId: data.parentWorkflowRunId,
+        triggeringEventKey: data.triggeringEventKey,
+      });
+      const ctx = buildContext(data, entry, action, attempt, observed);
       // STARTED is a monitoring event (the engine's dispatcher only forwards it to its OLAP
       // store), so the task runs while it is in flight instead of a round trip later: under
       // load that round trip was half of every task's time on the worker. It is sent before the
@@ -598,7 +647,7 @@ export function createWorker<L = undefined>(
       let payload: string;
       let shouldNotRetry = false;
       try {
-        const value = await entry.task.fn(data.input, ctx);
+        const value = await observed.run(() => entry.task.fn(data.input, ctx));
         const out = serializeOutput(entry.task.name, value);
         if (out.ok) {
           eventType = "COMPLETED";
@@ -615,6 +664,14 @@ export function createWorker<L = undefined>(
         shouldNotRetry = err instanceof NonRetryableError;
       }
 
+      observed.end(
+        attempt.controller.signal.aborted
+          ? "cancelled"
+          : eventType === "COMPLETED"
+          ? "completed"
+          : "failed",
+        eventType === "FAILED" ? payload : undefined,
+      );
       // The result goes out only after the attempt's logs and stream chunks were delivered.
       await logSender.flush(key);
       if (!attempt.controller.signal.aborted && !attempt.evicted) {
@@ -695,19 +752,23 @@ export function createWorker<L = undefined>(
   async function listenLoop(): Promise<void> {
     let failures = 0;
     let version: ListenVersion = "v2";
+    let opened = 0;
     while (!stopRequested) {
       const controller = new AbortController();
       listenController = controller;
       listenOpen = true;
+      observer.streamOpening(opened++ > 0);
       const openedAt = Date.now();
       let received = false;
       try {
         for await (
           const action of ports.dispatcher.listen(workerId!, version, {
             signal: controller.signal,
+            onHeader: observer.streamConnected,
           })
         ) {
           received = true;
+          observer.streamConnected();
           handleAction(action);
         }
         if (stopRequested) return;
@@ -726,6 +787,7 @@ export function createWorker<L = undefined>(
         }
       } finally {
         listenOpen = false;
+        observer.streamClosed();
       }
       if (stopRequested) return;
       if (controller.signal.aborted) {
@@ -761,6 +823,7 @@ export function createWorker<L = undefined>(
         timeoutMs: HEARTBEAT_TIMEOUT_MS,
         signal: heartbeatAbort.signal,
       });
+      observer.heartbeatOk();
     } catch (err) {
       if (!heartbeatsOn && heartbeatAbort.signal.aborted) return;
       const code = err instanceof RpcError ? err.code : undefined;
@@ -877,6 +940,7 @@ export function createWorker<L = undefined>(
 
   async function doStart(): Promise<void> {
     try {
+      observer.start();
       if (options.lifespan) {
         const gen = options.lifespan();
         const first = await gen.next();
@@ -933,6 +997,7 @@ export function createWorker<L = undefined>(
       await stopHeartbeats();
       await runLifespanCleanup();
       halt.abort();
+      await observer.close();
       if (stopCalled) {
         state = "stopped";
         throw new Error(`Worker "${workerName}" was stopped before it started`, { cause: err });
@@ -1003,6 +1068,7 @@ export function createWorker<L = undefined>(
     if (path) await path.close();
     halt.abort();
     await runLifespanCleanup();
+    await observer.close();
     state = "stopped";
   }
 
@@ -1015,6 +1081,9 @@ export function createWorker<L = undefined>(
     },
     get state() {
       return state;
+    },
+    get healthcheckPort() {
+      return observer.port;
     },
     start(): Promise<void> {
       if (state !== "idle") {

@@ -3,7 +3,20 @@
 
 import type { ClientConfig } from "../transport/config.ts";
 import type { JsonObject } from "../transport/types.ts";
-import type { Workflow } from "./workflow.ts";
+import type { RunsClient } from "../runs/types.ts";
+
+export type {
+  BulkTriggerItem,
+  RunEvent,
+  RunFilter,
+  RunRef,
+  RunResult,
+  RunsClient,
+  ScheduledRun,
+  StreamChunk,
+  TriggerOptions,
+  WorkflowRef,
+} from "../runs/types.ts";
 
 /**
  * Options of {@link EventsClient.push}.
@@ -66,157 +79,50 @@ export interface EventsClient {
    * @returns The engine's event id.
    */
   push(key: string, payload: JsonObject, options?: PushOptions): Promise<{ eventId: string }>;
-}
-
-/**
- * Options of {@link RunsClient.trigger}.
- *
- * @example
- * ```ts
- * import { createWorker, type TriggerOptions, workflow } from "@hatchet-deno/sdk";
- * import { MockEngine } from "@hatchet-deno/sdk/testing";
- * import assert from "node:assert/strict";
- *
- * const wf = workflow({ name: "meta" });
- * wf.task({
- *   name: "read",
- *   fn: (_input, ctx) => ({
- *     tenant: ctx.additionalMetadata?.tenant ?? null,
- *     priority: ctx.priority ?? null,
- *   }),
- * });
- * await using engine = new MockEngine();
- * await using worker = createWorker(engine.client, { name: "w", workflows: [wf] });
- * await worker.start();
- * const options: TriggerOptions = { additionalMetadata: { tenant: "acme" }, priority: 3 };
- * const run = await engine.client.runs.trigger(wf, {}, options);
- * assert.deepEqual((await run.result()).outputs.read, { tenant: "acme", priority: 3 });
- * ```
- */
-export interface TriggerOptions {
-  /** Metadata attached to the run (`ctx.additionalMetadata`). */
-  additionalMetadata?: JsonObject;
-  /** 1 (low) to 3 (high). */
-  priority?: number;
-}
-
-/**
- * The outcome of a finished workflow run.
- *
- * @example
- * ```ts
- * import { createWorker, type RunResult, workflow } from "@hatchet-deno/sdk";
- * import { MockEngine } from "@hatchet-deno/sdk/testing";
- * import assert from "node:assert/strict";
- *
- * const wf = workflow({ name: "half-broken" });
- * wf.task({ name: "ok", fn: () => ({ fine: true }) });
- * wf.task({
- *   name: "broken",
- *   fn: () => {
- *     throw new Error("out of paper");
- *   },
- * });
- * await using engine = new MockEngine();
- * await using worker = createWorker(engine.client, {
- *   name: "w",
- *   workflows: [wf],
- *   logger: { warn() {}, error() {} },
- * });
- * await worker.start();
- * const result: RunResult = await (await engine.client.runs.trigger(wf, {})).result();
- * assert.equal(result.status, "FAILED");
- * assert.deepEqual(result.outputs, { ok: { fine: true } });
- * assert.match(result.errors.broken, /out of paper/);
- * ```
- */
-export interface RunResult {
-  /** How the run ended. */
-  status: "COMPLETED" | "FAILED" | "CANCELLED";
-  /** Task name to output, for each completed task. */
-  outputs: Record<string, JsonObject>;
-  /** Task name to error text, for each failed task. */
-  errors: Record<string, string>;
-}
-
-/**
- * A triggered workflow run.
- *
- * @example
- * ```ts
- * import { createWorker, type RunRef, workflow } from "@hatchet-deno/sdk";
- * import { MockEngine } from "@hatchet-deno/sdk/testing";
- * import assert from "node:assert/strict";
- *
- * const wf = workflow<{ n: number }>({ name: "square" });
- * wf.task({ name: "sq", fn: (input) => ({ sq: input.n * input.n }) });
- * await using engine = new MockEngine();
- * await using worker = createWorker(engine.client, { name: "w", workflows: [wf] });
- * await worker.start();
- * const run: RunRef = await engine.client.runs.trigger(wf, { n: 7 });
- * assert.deepEqual(engine.workflowRuns(), [run.id]);
- * const result = await run.result();
- * assert.equal(result.status, "COMPLETED");
- * assert.deepEqual(result.outputs.sq, { sq: 49 });
- * ```
- */
-export interface RunRef {
-  /** The workflow run id. */
-  readonly id: string;
   /**
-   * Waits until the run is done and returns its outcome. Polls the engine with backoff.
+   * Pushes many events through `BulkPush`, in batches of at most 1,000. Keys are namespaced.
    *
-   * @param options `signal` stops waiting.
-   * @returns The run's status, task outputs and task errors.
+   * @param events Each event's key, payload and options.
+   * @returns The engine's event ids, in `events` order.
+   * @throws {TypeError} When a key is empty or a payload is not a JSON object.
    */
-  result(options?: { signal?: AbortSignal }): Promise<RunResult>;
+  bulkPush(events: BulkPushItem[]): Promise<{ eventId: string }[]>;
 }
 
 /**
- * Starts and cancels workflow runs.
+ * One event of {@link EventsClient.bulkPush}.
  *
  * @example
  * ```ts
- * import { createWorker, type RunsClient, workflow } from "@hatchet-deno/sdk";
+ * import { type BulkPushItem, createWorker, workflow } from "@hatchet-deno/sdk";
  * import { MockEngine } from "@hatchet-deno/sdk/testing";
  * import assert from "node:assert/strict";
  *
- * const wf = workflow({ name: "report" });
- * wf.task({ name: "build", fn: () => ({ pages: 3 }) });
+ * const onPaid = workflow({ name: "on-paid", onEvents: ["order:paid"] });
+ * onPaid.task({ name: "record", fn: (input) => ({ orderId: input.orderId ?? null }) });
  * await using engine = new MockEngine();
- * const runs: RunsClient = engine.client.runs;
- * // A worker registers the workflow, then leaves: the next run waits in the queue.
- * const worker = createWorker(engine.client, { name: "w", workflows: [wf] });
+ * await using worker = createWorker(engine.client, { name: "w", workflows: [onPaid] });
  * await worker.start();
- * await worker.stop();
- * const run = await runs.trigger("report", {});
+ * const events: BulkPushItem[] = [
+ *   { key: "order:paid", payload: { orderId: "o-1" } },
+ *   { key: "order:paid", payload: { orderId: "o-2" }, options: { priority: 3 } },
+ * ];
+ * const ids = await engine.client.events.bulkPush(events);
+ * assert.equal(ids.length, 2);
  * await engine.settle();
- * const [task] = engine.taskRuns(run.id);
- * assert.equal(task.status, "QUEUED");
- * await runs.cancel([task.id]);
- * assert.equal((await run.result()).status, "CANCELLED");
+ * assert.deepEqual(engine.taskRuns().map((t) => t.output).sort((a, b) => JSON.stringify(a) < JSON.stringify(b) ? -1 : 1), [
+ *   { orderId: "o-1" },
+ *   { orderId: "o-2" },
+ * ]);
  * ```
  */
-export interface RunsClient {
-  /**
-   * Triggers a run of a workflow (namespaced by the client).
-   *
-   * @param workflow The workflow, or its name.
-   * @param input The run's input.
-   * @param options Metadata and priority.
-   * @returns A reference to the run.
-   */
-  trigger<I extends JsonObject>(
-    workflow: Workflow<I> | string,
-    input: I,
-    options?: TriggerOptions,
-  ): Promise<RunRef>;
-  /**
-   * Cancels task runs by their external ids.
-   *
-   * @param taskRunIds Task run ids to cancel.
-   */
-  cancel(taskRunIds: string[]): Promise<void>;
+export interface BulkPushItem {
+  /** The event key, e.g. `"order:approved"`. */
+  key: string;
+  /** The event payload (a JSON object). */
+  payload: JsonObject;
+  /** Metadata, priority and scope. */
+  options?: PushOptions;
 }
 
 /**

@@ -18,7 +18,7 @@ import { parseAssignment, type TaskRunData } from "../context/parse_assignment.t
 import { normalizeNamespace } from "../transport/config.ts";
 import type { ActionKind, AssignedActionData, EnginePorts } from "../transport/ports.ts";
 import type { JsonObject } from "../transport/types.ts";
-import { enginePortsOf } from "./_client_ports.ts";
+import { enginePortsOf, runsRuntimeOf } from "./_client_ports.ts";
 import { CALL_TIMEOUT_MS, engineTaskRunPort, messageOf } from "./_task_run_port.ts";
 import { describeError, serializeOutput } from "./_outcome.ts";
 import { actionIdOf, putWorkflowInput } from "./_registration.ts";
@@ -507,6 +507,7 @@ export function createPushHandler<L = undefined>(options: PushHandlerOptions<L>)
       action,
       signal: halt.signal,
       warn: (message) => console.warn(`[hatchet] ${message}`),
+      runs: options.client && runsRuntimeOf(options.client),
     });
   }
 

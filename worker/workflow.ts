@@ -1,4 +1,5 @@
 import type { Context, TaskRef } from "../context/context.ts";
+import { parseCron } from "../runs/cron.ts";
 import type { DurableContext, EvictionPolicy, TaskCondition } from "../durable/mod.ts";
 import {
   ParentCondition,
@@ -202,6 +203,10 @@ export interface WorkflowOptions {
   onEvents?: string[];
   /** Shown in the dashboard. */
   description?: string;
+  /** Five-field cron expressions (UTC) on which the engine starts a run, e.g. `"*\/5 * * * *"`. */
+  onCrons?: string[];
+  /** The input of cron-started runs; default `{}`. */
+  cronInput?: JsonObject;
 }
 
 /**
@@ -237,6 +242,8 @@ export interface WorkflowOptions {
 export interface Workflow<I extends JsonObject = JsonObject> {
   /** The workflow's name, as declared (without namespace). */
   readonly name: string;
+  /** Phantom field carrying the input type; never set at run time. */
+  readonly __input?: I;
   /**
    * Adds a task.
    *
@@ -290,6 +297,8 @@ export interface WorkflowDefinition {
   name: string;
   description: string;
   onEvents: string[];
+  onCrons: string[];
+  cronInput: JsonObject | undefined;
   tasks: TaskDefinition[];
   onFailure: TaskDefinition | undefined;
 }
@@ -399,6 +408,32 @@ export function workflow<I extends JsonObject = JsonObject>(options: WorkflowOpt
     );
   }
   for (const key of onEvents) requireName(key, `Workflow "${name}": every onEvents key`);
+  const onCrons = options.onCrons ?? [];
+  if (!Array.isArray(onCrons)) {
+    throw new TypeError(
+      `Workflow "${name}": onCrons must be an array of cron expressions, received ${
+        describe(onCrons)
+      }`,
+    );
+  }
+  for (const cron of onCrons) {
+    try {
+      parseCron(cron);
+    } catch (err) {
+      throw new (err instanceof RangeError ? RangeError : TypeError)(
+        `Workflow "${name}": ${(err as Error).message}`,
+      );
+    }
+  }
+  const cronInput = options.cronInput;
+  if (
+    cronInput !== undefined &&
+    (cronInput === null || typeof cronInput !== "object" || Array.isArray(cronInput))
+  ) {
+    throw new TypeError(
+      `Workflow "${name}": cronInput must be a JSON object, received ${describe(cronInput)}`,
+    );
+  }
   if (options.description !== undefined && typeof options.description !== "string") {
     throw new TypeError(
       `Workflow "${name}": description must be a string, received ${describe(options.description)}`,
@@ -409,6 +444,8 @@ export function workflow<I extends JsonObject = JsonObject>(options: WorkflowOpt
     name,
     description: options.description ?? "",
     onEvents: [...onEvents],
+    onCrons: [...onCrons],
+    cronInput: cronInput && structuredClone(cronInput),
     tasks: [],
     onFailure: undefined,
   };

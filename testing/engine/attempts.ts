@@ -1,7 +1,8 @@
 // Attempts: the rules of a task run's life; owns no state. Creates a task run when its match
 // fires (queue, skip or cancel), completes it, fails it (retries with backoff, or FAILED),
 // cancels it, and serves SendStepActionEvent. Every outcome is reported to the matches room,
-// which moves the run's DAG on.
+// which moves the run's DAG on, to the runs room (is the run finished?) and, with the task's
+// creation and each failed attempt, to the run's event subscribers.
 
 import { create } from "@bufbuild/protobuf";
 import {
@@ -17,13 +18,15 @@ import type { Matches } from "./matches.ts";
 import type { Queue } from "./queue.ts";
 import type { Records } from "./records.ts";
 import type { Runs } from "./runs.ts";
+import type { Subscriptions } from "./subscriptions.ts";
 import type { ConditionAction, EngineState, ParentData, TaskRun } from "./types.ts";
 import type { Workers } from "./workers.ts";
 
 /** What the attempts room uses of the other rooms. */
 export interface AttemptsLinks {
-  readonly runs: Pick<Runs, "taskForRpc">;
+  readonly runs: Pick<Runs, "taskForRpc" | "touch">;
   readonly queue: Pick<Queue, "ack" | "enqueue" | "flush" | "freeSlot" | "send">;
+  readonly subscriptions: Pick<Subscriptions, "taskEvent">;
   readonly workers: Pick<Workers, "get">;
   readonly matches: Pick<Matches, "taskEvent" | "dropTriggerMatches">;
   readonly records: Pick<Records, "note">;
@@ -113,20 +116,28 @@ export class Attempts {
     if (action === "SKIP") {
       task.status = "SKIPPED";
       task.output = { skipped: true };
-      this.#links.matches.taskEvent(task, "COMPLETED");
+      this.#outcome(task, "COMPLETED");
     } else if (action === "CANCEL") {
       task.status = "CANCELLED";
-      this.#links.matches.taskEvent(task, "CANCELLED");
+      this.#outcome(task, "CANCELLED");
     } else {
       this.#links.queue.enqueue(task);
+      this.#links.subscriptions.taskEvent(task, "STARTED");
     }
+  }
+
+  /** A task run reached its final state (until a replay). */
+  #outcome(task: TaskRun, kind: ParentData["kind"]): void {
+    this.#links.runs.touch(task.run);
+    this.#links.subscriptions.taskEvent(task, kind);
+    this.#links.matches.taskEvent(task, kind);
   }
 
   #complete(task: TaskRun, output: JsonObject): void {
     this.#finishAttempt(task);
     task.status = "COMPLETED";
     task.output = output;
-    this.#links.matches.taskEvent(task, "COMPLETED");
+    this.#outcome(task, "COMPLETED");
   }
 
   #finishAttempt(task: TaskRun): void {
@@ -149,6 +160,7 @@ export class Attempts {
     }
     this.#finishAttempt(task);
     if (!shouldNotRetry && task.def.retries > task.appRetryCount) {
+      this.#links.subscriptions.taskEvent(task, "FAILED", error);
       task.retryCount++;
       task.appRetryCount++;
       task.error = error;
@@ -170,7 +182,7 @@ export class Attempts {
     }
     task.status = "FAILED";
     task.error = error;
-    this.#links.matches.taskEvent(task, "FAILED");
+    this.#outcome(task, "FAILED");
   }
 
   /** Cancels a task run; false when it had already finished. */
@@ -185,7 +197,7 @@ export class Attempts {
     if (task.status === "PENDING") this.#links.matches.dropTriggerMatches(task);
     this.#finishAttempt(task);
     task.status = "CANCELLED";
-    this.#links.matches.taskEvent(task, "CANCELLED");
+    this.#outcome(task, "CANCELLED");
     return true;
   }
 }

@@ -6,6 +6,7 @@
 
 import type {
   ActionEventResponse,
+  BulkTriggerWorkflowRequest,
   CancelTasksRequest,
   CancelTasksResponse,
   CreateWorkflowVersionRequest,
@@ -18,14 +19,22 @@ import type {
   PutStreamEventRequest,
   RefreshTimeoutResponse,
   RegisterDurableEventRequest,
+  ReplayTasksRequest,
+  ReplayTasksResponse,
+  ScheduleWorkflowRequest,
   StepActionEvent,
+  TriggerWorkflowRequest,
   TriggerWorkflowRunRequest,
   UpsertWorkerLabelsRequest,
   WorkerRegisterRequest,
   WorkerRegisterResponse,
+  WorkflowEvent,
+  WorkflowVersion as WorkflowVersionMessage,
 } from "../../transport/services.ts";
 import { EngineClock } from "../_clock.ts";
+import type { StreamQueue } from "../_stream_queue.ts";
 import { Attempts } from "./attempts.ts";
+import { Children } from "./children.ts";
 import { Durable } from "./durable.ts";
 import {
   type DurableHost,
@@ -39,12 +48,15 @@ import { Matches } from "./matches.ts";
 import { Queue } from "./queue.ts";
 import { Records } from "./records.ts";
 import { Runs } from "./runs.ts";
+import { type ScheduleInfo, Schedules } from "./schedules.ts";
+import { type RunsStream, Subscriptions } from "./subscriptions.ts";
 import type {
   DurableStream,
   EngineCoreOptions,
   EngineState,
   ListenStream,
   LogRecord,
+  RunInfo,
   TaskRun,
   TaskRunInfo,
   WorkerInfo,
@@ -68,6 +80,9 @@ interface Rooms {
     assign(taskRunId: string): number | undefined;
     taskEvent(task: TaskRun): void;
   };
+  children: Children;
+  schedules: Schedules;
+  subscriptions: Subscriptions;
 }
 
 /** The mock engine's state machine. */
@@ -96,13 +111,14 @@ export class EngineCore {
       activity: 0,
       seq: 0,
       closed: false,
+      triggerDelayMs: options.triggerDelayMs ?? 0,
     };
     this.#state = state;
     // Rooms keep this object and look their neighbours up at call time, so the order they are
     // built in does not matter.
     const rooms = {} as Rooms;
     rooms.records = new Records(state, rooms);
-    rooms.workflows = new Workflows(state);
+    rooms.workflows = new Workflows(state, rooms);
     rooms.workers = new Workers(state, rooms);
     rooms.queue = new Queue(state, rooms);
     rooms.runs = new Runs(state, rooms);
@@ -116,6 +132,9 @@ export class EngineCore {
       assign: (id) => this.servesEventLog ? this.#durableTask.assign(id) : undefined,
       taskEvent: (task) => this.#childEvent(task),
     };
+    rooms.children = new Children(state, rooms);
+    rooms.schedules = new Schedules(state, rooms);
+    rooms.subscriptions = new Subscriptions(state, rooms);
     this.#rooms = rooms;
   }
 
@@ -176,13 +195,19 @@ export class EngineCore {
       spawnChild: (parentId, trigger, onDone) => {
         const version = rooms.workflows.get(trigger.name);
         if (!version) throw new Error(`workflow names not found: ${trigger.name}`);
-        const run = rooms.runs.trigger(
-          version,
-          trigger.input,
-          trigger.additionalMetadata,
-          trigger.priority,
-          undefined,
-        );
+        const parent = rooms.runs.task(parentId);
+        const run = rooms.runs.trigger(version, {
+          input: trigger.input,
+          additionalMetadata: trigger.additionalMetadata,
+          priority: trigger.priority,
+          triggeredBy: "child",
+          parent: parent && {
+            workflowRunId: parent.run.id,
+            taskRunId: parent.id,
+            childIndex: trigger.childIndex,
+            childKey: trigger.childKey,
+          },
+        });
         this.#childWatchers.set(run.id, onDone);
         rooms.records.note(
           `durable task ${parentId} spawned child run ${run.id} (${trigger.name})`,
@@ -252,7 +277,8 @@ export class EngineCore {
   /** Messages pushed to stream queues and not yet taken by their handlers. */
   pendingDeliveries(): number {
     return this.#rooms.workers.pendingDeliveries() + this.#rooms.durable.pendingDeliveries() +
-      this.#durableTask.pending;
+      this.#durableTask.pending +
+      this.#rooms.subscriptions.pendingDeliveries();
   }
 
   /** START_STEP_RUN assignments no RPC has mentioned yet (the worker may still be reacting). */
@@ -297,6 +323,7 @@ export class EngineCore {
     this.#rooms.workers.abortStreams(error);
     this.#rooms.durable.abortStreams(error);
     this.#durableTask.abortAll(error);
+    this.#rooms.subscriptions.abortStreams(error);
     this.#state.activity++;
   }
 
@@ -325,6 +352,14 @@ export class EngineCore {
 
   workflowRunIds(): string[] {
     return this.#rooms.runs.workflowRunIds();
+  }
+
+  runs(): RunInfo[] {
+    return this.#rooms.runs.runs();
+  }
+
+  schedules(): ScheduleInfo[] {
+    return this.#rooms.schedules.schedules();
   }
 
   workers(): WorkerInfo[] {
@@ -381,6 +416,29 @@ export class EngineCore {
     this.#rooms.queue.releaseSlot(taskRunId);
   }
 
+  /** Opens a SubscribeToWorkflowRuns stream. */
+  openRunsStream(): RunsStream {
+    return this.#rooms.subscriptions.openRunsStream();
+  }
+
+  /** Waits for a run on a stream; a finished run is answered at once. */
+  subscribeRun(stream: RunsStream, runId: string): void {
+    this.#rooms.subscriptions.subscribeRun(stream, runId);
+  }
+
+  closeRunsStream(stream: RunsStream): void {
+    this.#rooms.subscriptions.closeRunsStream(stream);
+  }
+
+  /** Opens a SubscribeToWorkflowEvents stream for one run. */
+  openEventStream(runId: string): StreamQueue<WorkflowEvent> {
+    return this.#rooms.subscriptions.openEventStream(runId);
+  }
+
+  closeEventStream(runId: string, queue: StreamQueue<WorkflowEvent>): void {
+    this.#rooms.subscriptions.closeEventStream(runId, queue);
+  }
+
   // ---------------------------------------------------------------- Events
 
   push(req: PushEventRequest): Event {
@@ -411,6 +469,24 @@ export class EngineCore {
 
   cancelTasks(req: CancelTasksRequest): CancelTasksResponse {
     return this.#rooms.runs.cancelTasks(req);
+  }
+
+  replayTasks(req: ReplayTasksRequest): ReplayTasksResponse {
+    return this.#rooms.runs.replayTasks(req);
+  }
+
+  // ---------------------------------------------------------------- WorkflowService
+
+  triggerWorkflow(req: TriggerWorkflowRequest): string {
+    return this.#rooms.children.triggerWorkflow(req);
+  }
+
+  bulkTriggerWorkflow(req: BulkTriggerWorkflowRequest): string[] {
+    return this.#rooms.children.bulkTriggerWorkflow(req);
+  }
+
+  scheduleWorkflow(req: ScheduleWorkflowRequest): WorkflowVersionMessage {
+    return this.#rooms.schedules.scheduleWorkflow(req);
   }
 
   // ---------------------------------------------------------------- V1Dispatcher (durable)

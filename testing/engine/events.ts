@@ -70,9 +70,11 @@ export class Events {
       }
       runMeta["hatchet__event_id"] = eventId;
       runMeta["hatchet__event_key"] = req.key;
-      this.#links.runs.trigger(version, isObject(payload) ? payload : {}, runMeta, req.priority, {
-        id: eventId,
-        key: req.key,
+      this.#links.runs.trigger(version, {
+        input: isObject(payload) ? payload : {},
+        additionalMetadata: runMeta,
+        priority: req.priority,
+        triggeringEvent: { id: eventId, key: req.key },
       });
     }
     if (isObject(payload)) {

@@ -22,7 +22,7 @@ import { openStream, type Workers } from "./workers.ts";
 /** What the queue uses of the other rooms. */
 export interface QueueLinks {
   readonly workers: Pick<Workers, "all" | "get" | "isLive">;
-  readonly runs: Pick<Runs, "task" | "payload">;
+  readonly runs: Pick<Runs, "task" | "payload" | "checkFinished">;
   readonly attempts: Pick<Attempts, "fail" | "cancel">;
   readonly records: Pick<Records, "note">;
   /** The durable event log: bumps a durable task's invocation count on every assignment. */
@@ -107,7 +107,10 @@ export class Queue {
     this.#needsSchedule = true;
   }
 
-  /** Runs the scheduler if anything changed. Called at the end of every operation. */
+  /**
+   * Runs the scheduler if anything changed, then lets the runs room notice finished runs. Called
+   * at the end of every operation.
+   */
   flush(): void {
     this.#state.activity++;
     if (this.#state.closed) return;
@@ -115,6 +118,7 @@ export class Queue {
       this.#needsSchedule = false;
       this.#schedule();
     }
+    this.#links.runs.checkFinished();
   }
 
   #schedule(): void {
@@ -244,6 +248,10 @@ export class Queue {
         : undefined,
       triggeringEventExternalId: run.triggeringEvent?.id,
       triggeringEventKey: run.triggeringEvent?.key,
+      // A child's assignment names its parent *task* run, as the engine's does.
+      parentWorkflowRunId: run.parent?.taskRunId,
+      childWorkflowIndex: run.parent?.childIndex,
+      childWorkflowKey: run.parent?.childKey,
     });
     stream.queue.push(action);
     if (type === ActionType.START_STEP_RUN) this.#awaitingAck.add(task.id);

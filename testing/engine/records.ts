@@ -1,5 +1,6 @@
 // Records: owns the PutLog rows, the PutStreamEvent rows and the engine's own log (bad CEL,
-// dropped events, requeues). Serves PutLog and PutStreamEvent and what MockEngine reads of them.
+// dropped events, requeues). Serves PutLog and PutStreamEvent (a chunk is also published to the
+// run's event subscribers) and what MockEngine reads of them.
 
 import type { PutLogRequest, PutStreamEventRequest } from "../../transport/services.ts";
 import type { JsonObject } from "../../transport/types.ts";
@@ -7,6 +8,7 @@ import { parseObject } from "../_validate.ts";
 import { invalid } from "./errors.ts";
 import type { Queue } from "./queue.ts";
 import type { Runs } from "./runs.ts";
+import type { Subscriptions } from "./subscriptions.ts";
 import type { EngineState, LogRecord } from "./types.ts";
 
 const MAX_LOG_CHARS = 10_000;
@@ -24,6 +26,7 @@ interface StreamRecord {
 export interface RecordsLinks {
   readonly runs: Pick<Runs, "taskForRpc">;
   readonly queue: Pick<Queue, "ack">;
+  readonly subscriptions: Pick<Subscriptions, "streamEvent">;
 }
 
 /** Logs, stream events and engine notes. */
@@ -97,6 +100,7 @@ export class Records {
   putStreamEvent(req: PutStreamEventRequest): void {
     const task = this.#links.runs.taskForRpc(req.taskRunExternalId);
     this.#links.queue.ack(task.id);
+    this.#links.subscriptions.streamEvent(task, req);
     this.#streamEvents.push({
       taskRunId: task.id,
       eventIndex: req.eventIndex === undefined ? undefined : Number(req.eventIndex),

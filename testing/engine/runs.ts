@@ -1,18 +1,25 @@
-// Runs: owns the workflow runs and the task runs, by id. Triggers runs (TriggerWorkflowRun and
-// event triggers): creates every task run and queues the roots or opens their DAG matches.
-// Serves GetRunDetails (derived run status) and CancelTasks, builds the START_STEP_RUN payload
-// (input, parent outputs, trigger data, errors) and answers what MockEngine reads of runs.
+// Runs: owns the workflow runs and the task runs, by id, and the runs whose tasks changed since
+// the last "finished?" check. Triggers runs (TriggerWorkflowRun, event triggers, and for the
+// children, schedules and crons rooms): creates every task run and queues the roots or opens
+// their DAG matches. Notices when a run finishes (no task pending, queued or running) and tells
+// the subscriptions room. Serves GetRunDetails (derived run status), CancelTasks and ReplayTasks
+// (by ids or by a runs filter), builds the START_STEP_RUN payload (input, parent outputs, trigger
+// data, errors) and answers what MockEngine reads of runs.
 
 import { create } from "@bufbuild/protobuf";
-import { Code, ConnectError } from "@connectrpc/connect";
+import { timestampDate } from "@bufbuild/protobuf/wkt";
 import {
   type CancelTasksRequest,
   type CancelTasksResponse,
   CancelTasksResponseSchema,
   type GetRunDetailsResponse,
   GetRunDetailsResponseSchema,
+  type ReplayTasksRequest,
+  type ReplayTasksResponse,
+  ReplayTasksResponseSchema,
   RunStatus,
   TaskRunDetailSchema,
+  type TasksFilter,
   type TriggerWorkflowRunRequest,
 } from "../../transport/services.ts";
 import type { JsonObject, JsonValue } from "../../transport/types.ts";
@@ -21,11 +28,15 @@ import type { Attempts } from "./attempts.ts";
 import { invalid, notFound } from "./errors.ts";
 import type { Matches } from "./matches.ts";
 import type { Queue } from "./queue.ts";
+import type { Records } from "./records.ts";
+import type { Subscriptions } from "./subscriptions.ts";
 import type {
   EngineState,
+  RunInfo,
   TaskRun,
   TaskRunInfo,
   TaskStatus,
+  TriggerOptions,
   WorkflowRun,
   WorkflowVersion,
 } from "./types.ts";
@@ -43,7 +54,18 @@ export interface RunsLinks {
   >;
   readonly attempts: Pick<Attempts, "create" | "cancel">;
   readonly queue: Pick<Queue, "flush">;
+  readonly subscriptions: Pick<Subscriptions, "runFinished">;
+  readonly records: Pick<Records, "note">;
 }
+
+const STATUS_NAMES: Record<RunStatus, RunInfo["status"]> = {
+  [RunStatus.QUEUED]: "QUEUED",
+  [RunStatus.RUNNING]: "RUNNING",
+  [RunStatus.COMPLETED]: "COMPLETED",
+  [RunStatus.FAILED]: "FAILED",
+  [RunStatus.CANCELLED]: "CANCELLED",
+  [RunStatus.EVICTED]: "RUNNING",
+};
 
 /** Workflow runs and their task runs. */
 export class Runs {
@@ -51,10 +73,46 @@ export class Runs {
   #links: RunsLinks;
   #runs = new Map<string, WorkflowRun>();
   #tasks = new Map<string, TaskRun>();
+  /** Runs whose tasks changed since the last finished check. */
+  #touched = new Set<WorkflowRun>();
 
   constructor(state: EngineState, links: RunsLinks) {
     this.#state = state;
     this.#links = links;
+  }
+
+  /** The workflow run with id `id`, once it exists. */
+  run(id: string): WorkflowRun | undefined {
+    return this.#runs.get(id);
+  }
+
+  /** Every run, in creation order. */
+  all(): Iterable<WorkflowRun> {
+    return this.#runs.values();
+  }
+
+  runs(): RunInfo[] {
+    const out: RunInfo[] = [];
+    for (const run of this.#runs.values()) {
+      const info: RunInfo = {
+        id: run.id,
+        workflowName: run.version.name,
+        status: STATUS_NAMES[this.runStatus(run)],
+        triggeredBy: run.triggeredBy,
+        input: structuredClone(run.input),
+        createdAt: new Date(run.createdAt),
+      };
+      if (run.additionalMetadata) info.additionalMetadata = structuredClone(run.additionalMetadata);
+      if (run.parent) {
+        info.parentWorkflowRunId = run.parent.workflowRunId;
+        info.parentTaskRunId = run.parent.taskRunId;
+        if (run.parent.childIndex !== undefined) info.childIndex = run.parent.childIndex;
+        if (run.parent.childKey !== undefined) info.childKey = run.parent.childKey;
+      }
+      if (run.finishedAt !== undefined) info.finishedAt = new Date(run.finishedAt);
+      out.push(info);
+    }
+    return out;
   }
 
   /** The task run with id `taskRunId`, in any state. */
@@ -129,9 +187,26 @@ export class Runs {
     if (req.priority !== undefined && (req.priority < 1 || req.priority > 3)) {
       throw invalid(`priority must be between 1 and 3, got ${req.priority}`);
     }
-    const run = this.trigger(version, input, meta, req.priority, undefined);
-    this.#links.queue.flush();
-    return run.id;
+    return this.ingest(version, { input, additionalMetadata: meta, priority: req.priority });
+  }
+
+  /**
+   * Creates a run the way a trigger RPC does (TriggerWorkflowRun, WorkflowService's
+   * TriggerWorkflow and BulkTriggerWorkflow): at once, or after the engine's trigger delay.
+   * Returns the run id either way.
+   */
+  ingest(version: WorkflowVersion, options: TriggerOptions): string {
+    const id = options.id ?? crypto.randomUUID();
+    const ingest = () => {
+      this.trigger(version, { ...options, id });
+      this.#links.queue.flush();
+    };
+    // The engine answers with the id before the run exists whenever its optimistic scheduler
+    // does not take the request: the run then appears only after the message queue hop.
+    const delay = this.#state.triggerDelayMs;
+    if (delay > 0) this.#state.clock.at(this.#state.clock.now() + delay, ingest);
+    else ingest();
+    return id;
   }
 
   getRunDetails(id: string): GetRunDetailsResponse {
@@ -173,14 +248,9 @@ export class Runs {
     if (req.externalIds.length > 0 && req.filter) {
       throw invalid("cannot provide both external ids and filter");
     }
-    if (req.filter) {
-      throw new ConnectError(
-        "task filters are not supported by the mock engine",
-        Code.Unimplemented,
-      );
-    }
+    const ids = req.filter ? this.selectRuns(req.filter) : req.externalIds;
     const cancelled: string[] = [];
-    for (const id of req.externalIds) {
+    for (const id of ids) {
       const run = this.#runs.get(id);
       const targets = run ? [...run.tasks.values()] : [this.#tasks.get(id)].filter((t) => !!t);
       for (const task of targets) {
@@ -193,23 +263,23 @@ export class Runs {
   }
 
   /** Starts a run of `version`: creates its task runs, queues the roots, opens the other matches. */
-  trigger(
-    version: WorkflowVersion,
-    input: JsonObject,
-    additionalMetadata: JsonObject | undefined,
-    priority: number | undefined,
-    triggeringEvent: { id: string; key: string } | undefined,
-  ): WorkflowRun {
+  trigger(version: WorkflowVersion, options: TriggerOptions): WorkflowRun {
+    const id = options.id ?? crypto.randomUUID();
     const run: WorkflowRun = {
-      id: crypto.randomUUID(),
+      id,
       version,
-      input,
-      additionalMetadata,
-      priority: priority ?? version.defaultPriority ?? 1,
-      triggeringEvent,
+      input: options.input,
+      additionalMetadata: withTraceparent(options.additionalMetadata, id),
+      priority: options.priority ?? version.defaultPriority ?? 1,
+      triggeringEvent: options.triggeringEvent,
       tasks: new Map(),
+      triggeredBy: options.triggeredBy ?? (options.triggeringEvent ? "event" : "manual"),
+      parent: options.parent,
+      createdAt: this.#state.clock.now(),
+      finishedAt: undefined,
     };
     this.#runs.set(run.id, run);
+    this.#touched.add(run);
     const defs = version.onFailure ? [...version.tasks, version.onFailure] : version.tasks;
     for (const def of defs) {
       const task: TaskRun = {
@@ -254,6 +324,141 @@ export class Runs {
     return run;
   }
 
+  /** Notes that a task of `run` changed, for the next finished check. */
+  touch(run: WorkflowRun): void {
+    this.#touched.add(run);
+  }
+
+  /**
+   * Marks the touched runs that have no task pending, queued or running as finished, and tells
+   * the subscriptions room; a replayed run becomes unfinished again. Called at every flush.
+   */
+  checkFinished(): void {
+    if (this.#touched.size === 0) return;
+    const touched = [...this.#touched];
+    this.#touched.clear();
+    for (const run of touched) {
+      const done = [...run.tasks.values()].every((t) => !isUnfinished(t));
+      if (done && run.finishedAt === undefined) {
+        run.finishedAt = this.#state.clock.now();
+        this.#links.subscriptions.runFinished(run);
+      } else if (!done) run.finishedAt = undefined;
+    }
+  }
+
+  /** The run's status as the engine derives it from its tasks. */
+  runStatus(run: WorkflowRun): RunStatus {
+    const statuses: RunStatus[] = [];
+    for (const t of run.tasks.values()) {
+      statuses.push(t.status === "PENDING" ? RunStatus.QUEUED : wireStatus(t.status));
+    }
+    return deriveRunStatus(statuses);
+  }
+
+  /** The run ids a `TasksFilter` selects (the engine lists runs from its OLAP store). */
+  selectRuns(filter: TasksFilter): string[] {
+    const since = filter.since ? timestampDate(filter.since).getTime() : 0;
+    const until = filter.until ? timestampDate(filter.until).getTime() : undefined;
+    const meta: [string, string][] = [];
+    for (const pair of filter.additionalMetadata) {
+      const at = pair.indexOf(":");
+      if (at < 0) throw invalid(`invalid additional metadata filter: ${pair}`);
+      meta.push([pair.slice(0, at), pair.slice(at + 1)]);
+    }
+    for (const id of filter.workflowIds) if (!isUuid(id)) throw invalid("invalid workflow id");
+    const out: string[] = [];
+    for (const run of this.#runs.values()) {
+      if (run.createdAt < since) continue;
+      if (until !== undefined && (run.finishedAt === undefined || run.finishedAt >= until)) {
+        continue;
+      }
+      const status = STATUS_NAMES[this.runStatus(run)];
+      if (filter.statuses.length > 0 && !filter.statuses.includes(status)) continue;
+      if (filter.workflowIds.length > 0 && !filter.workflowIds.includes(run.version.workflowId)) {
+        continue;
+      }
+      if (meta.some(([k, v]) => run.additionalMetadata?.[k] !== v)) continue;
+      out.push(run.id);
+    }
+    return out;
+  }
+
+  /**
+   * `ReplayTasks`: each selected task (a run id selects all its tasks) and its DAG descendants
+   * start over as a new attempt. Runs with unfinished tasks are left alone, as the engine's
+   * preflight check does.
+   */
+  replayTasks(req: ReplayTasksRequest): ReplayTasksResponse {
+    for (const id of req.externalIds) if (!isUuid(id)) throw invalid("invalid external id");
+    if (req.externalIds.length > 0 && req.filter) {
+      throw invalid("cannot provide both external ids and filter");
+    }
+    const ids = req.filter ? this.selectRuns(req.filter) : req.externalIds;
+    const selected = new Map<WorkflowRun, Set<TaskRun>>();
+    for (const id of ids) {
+      const run = this.#runs.get(id);
+      const tasks = run ? [...run.tasks.values()] : [this.#tasks.get(id)].filter((t) => !!t);
+      for (const t of tasks) {
+        let set = selected.get(t.run);
+        if (!set) selected.set(t.run, set = new Set());
+        set.add(t);
+      }
+    }
+    const replayed: string[] = [];
+    for (const [run, set] of selected) {
+      if ([...run.tasks.values()].some(isUnfinished)) {
+        this.#links.records.note(`replay of run ${run.id} skipped: it has unfinished tasks`);
+        continue;
+      }
+      replayed.push(...this.#replay(run, set));
+    }
+    this.#links.queue.flush();
+    return create(ReplayTasksResponseSchema, { replayedTasks: replayed });
+  }
+
+  #replay(run: WorkflowRun, set: Set<TaskRun>): string[] {
+    const { matches, attempts } = this.#links;
+    // Descendants re-run too: they wait for their replayed parents again.
+    let grew = true;
+    while (grew) {
+      grew = false;
+      for (const t of run.tasks.values()) {
+        if (set.has(t)) continue;
+        if (t.def.parents.some((p) => set.has(run.tasks.get(p)!))) {
+          set.add(t);
+          grew = true;
+        }
+      }
+    }
+    const onFailure = run.version.onFailure && run.tasks.get(run.version.onFailure.readableId);
+    if (onFailure && set.size > (set.has(onFailure) ? 1 : 0)) set.add(onFailure);
+    const replayed: string[] = [];
+    for (const t of set) {
+      t.retryCount++;
+      t.appRetryCount = 0;
+      t.output = undefined;
+      t.error = undefined;
+      t.stepRunErrors = {};
+      t.status = "PENDING";
+      replayed.push(t.id);
+    }
+    for (const t of set) {
+      if (t === onFailure) {
+        if (set.size === 1) attempts.create(t, "QUEUE", {}, {});
+        else matches.addMatch(t, matches.onFailureConditions(run));
+      } else if (t.def.parents.length > 0) {
+        matches.addMatch(t, matches.parentConditions(run, t.def));
+      } else {
+        const own = t.def.conditions.filter((c) => c.kind !== "PARENT");
+        if (own.length === 0) attempts.create(t, "QUEUE", {}, {});
+        else matches.addMatch(t, own.map((c) => matches.ownCondition(c)));
+      }
+    }
+    this.#touched.add(run);
+    this.#state.activity++;
+    return replayed;
+  }
+
   /** The START_STEP_RUN payload, encoded as the engine encodes it. */
   payload(task: TaskRun): string {
     const parents: Record<string, JsonValue> = {};
@@ -282,6 +487,10 @@ export class Runs {
   }
 }
 
+function isUnfinished(t: TaskRun): boolean {
+  return t.status === "PENDING" || t.status === "QUEUED" || t.status === "RUNNING";
+}
+
 function wireStatus(status: TaskStatus): RunStatus {
   switch (status) {
     case "RUNNING":
@@ -306,4 +515,26 @@ function deriveRunStatus(statuses: RunStatus[]): RunStatus {
   if (unique.has(RunStatus.FAILED)) return RunStatus.FAILED;
   if (unique.has(RunStatus.RUNNING) || unique.has(RunStatus.QUEUED)) return RunStatus.RUNNING;
   return RunStatus.CANCELLED;
+}
+
+/**
+ * The run's metadata with a W3C `traceparent`, as the engine's trigger adds one: a valid one the
+ * caller sent is kept; otherwise the trace is the parent run's (for a child) or the run's own,
+ * and the span id stands for the run. Derived from the ids, so it is stable for a run.
+ */
+function withTraceparent(meta: JsonObject | undefined, runId: string): JsonObject {
+  const out: JsonObject = { ...meta };
+  const existing = out["traceparent"];
+  if (
+    typeof existing === "string" &&
+    /^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/.test(existing)
+  ) {
+    return out;
+  }
+  const parent = out["hatchet__parent_workflow_run_id"];
+  const owner = typeof parent === "string" && isUuid(parent) ? parent : runId;
+  const traceId = owner.replaceAll("-", "");
+  const spanId = runId.replaceAll("-", "").slice(16);
+  out["traceparent"] = `00-${traceId}-${spanId}-01`;
+  return out;
 }

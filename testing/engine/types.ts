@@ -18,6 +18,8 @@ export interface EngineState {
   seq: number;
   /** Whether the engine was closed. */
   closed: boolean;
+  /** How long a triggered run stays invisible (not created) after TriggerWorkflowRun answers. */
+  readonly triggerDelayMs: number;
 }
 
 /** Options of `EngineCore`. */
@@ -26,6 +28,8 @@ export interface EngineCoreOptions {
   startMs: number;
   version: string | null;
   tenantId: string;
+  /** See `EngineState.triggerDelayMs`; default 0. */
+  triggerDelayMs?: number;
 }
 
 /**
@@ -97,9 +101,34 @@ export interface WorkflowVersion {
   versionId: string;
   name: string;
   eventTriggers: string[];
+  cronTriggers: string[];
+  /** The input of the runs its crons create. */
+  cronInput: JsonObject;
   tasks: TaskDef[];
   onFailure: TaskDef | undefined;
   defaultPriority: number | undefined;
+}
+
+/**
+ * What created a run: a trigger call, an event, a parent task, a schedule or a cron.
+ *
+ * @example
+ * ```ts
+ * import type { RunTrigger } from "@hatchet-deno/sdk/testing";
+ * import assert from "node:assert/strict";
+ *
+ * const kinds: RunTrigger[] = ["manual", "event", "child", "schedule", "cron"];
+ * assert.equal(kinds.length, 5);
+ * ```
+ */
+export type RunTrigger = "manual" | "event" | "child" | "schedule" | "cron";
+
+/** The parent task of a child run. */
+export interface RunParent {
+  workflowRunId: string;
+  taskRunId: string;
+  childIndex: number | undefined;
+  childKey: string | undefined;
 }
 
 export interface WorkflowRun {
@@ -110,6 +139,25 @@ export interface WorkflowRun {
   priority: number;
   triggeringEvent: { id: string; key: string } | undefined;
   tasks: Map<string, TaskRun>;
+  triggeredBy: RunTrigger;
+  parent: RunParent | undefined;
+  /** Engine clock ms. */
+  createdAt: number;
+  /** Engine clock ms; undefined while unfinished (and again after a replay). */
+  finishedAt: number | undefined;
+}
+
+/** What `Runs.trigger` takes besides the workflow version. */
+export interface TriggerOptions {
+  input: JsonObject;
+  additionalMetadata?: JsonObject;
+  priority?: number;
+  triggeringEvent?: { id: string; key: string };
+  /** Default: `event` with a triggering event, else `manual`. */
+  triggeredBy?: RunTrigger;
+  parent?: RunParent;
+  /** The run id, when it was answered before the run exists; default a new one. */
+  id?: string;
 }
 
 /** What a satisfied parent condition carries: the parent's outcome. */
@@ -308,4 +356,60 @@ export interface WorkerInfo {
   active: boolean;
   /** Whether it would get new work now: stream open and a heartbeat within 5 s of wall time. */
   live: boolean;
+}
+
+/**
+ * A workflow run as {@link MockEngine.runs} reports it, with its parent link.
+ *
+ * @example
+ * ```ts
+ * import { createWorker, workflow } from "@hatchet-deno/sdk";
+ * import { MockEngine, type RunInfo } from "@hatchet-deno/sdk/testing";
+ * import assert from "node:assert/strict";
+ *
+ * const child = workflow({ name: "child" });
+ * child.task({ name: "c", fn: () => ({}) });
+ * const parent = workflow({ name: "parent" });
+ * parent.task({ name: "p", fn: async (_input, ctx) => (await ctx.runChild(child, {})).outputs.c });
+ * await using engine = new MockEngine();
+ * await using worker = createWorker(engine.client, { name: "w", workflows: [parent, child] });
+ * await worker.start();
+ * const run = await engine.client.runs.trigger(parent, {});
+ * await run.result();
+ * const [p, c]: RunInfo[] = engine.runs();
+ * assert.deepEqual([p.workflowName, p.triggeredBy, p.status], ["parent", "manual", "COMPLETED"]);
+ * assert.deepEqual([c.workflowName, c.triggeredBy, c.parentWorkflowRunId, c.childIndex], [
+ *   "child",
+ *   "child",
+ *   run.id,
+ *   0,
+ * ]);
+ * assert.equal(c.parentTaskRunId, engine.taskRuns(run.id)[0].id);
+ * ```
+ */
+export interface RunInfo {
+  /** The workflow run id. */
+  id: string;
+  /** The workflow's (namespaced) name. */
+  workflowName: string;
+  /** `QUEUED`, `RUNNING`, `COMPLETED`, `FAILED` or `CANCELLED`, derived from its tasks. */
+  status: "QUEUED" | "RUNNING" | "COMPLETED" | "FAILED" | "CANCELLED";
+  /** What created it. */
+  triggeredBy: RunTrigger;
+  /** The run's input. */
+  input: JsonObject;
+  /** Its additional metadata (children carry `hatchet__parent_*` keys). */
+  additionalMetadata?: JsonObject;
+  /** For child runs: the parent's workflow run. */
+  parentWorkflowRunId?: string;
+  /** For child runs: the parent task run. */
+  parentTaskRunId?: string;
+  /** For child runs: the spawn index. */
+  childIndex?: number;
+  /** For child runs: the spawn key. */
+  childKey?: string;
+  /** When it was created, on the engine clock. */
+  createdAt: Date;
+  /** When it finished, on the engine clock. */
+  finishedAt?: Date;
 }

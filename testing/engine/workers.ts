@@ -91,7 +91,8 @@ export class Workers {
     const worker: WorkerState = {
       id: crypto.randomUUID(),
       name: req.workerName,
-      actions: new Set(req.actions),
+      // The engine stores action ids lower-cased (UpsertAction) and routes by that form.
+      actions: new Set(req.actions.map((a) => a.toLowerCase())),
       slotConfig,
       used: {},
       labels: labelsOf(req.labels),
@@ -182,7 +183,7 @@ export class Workers {
   /** Replaces a worker's actions, as the engine does for an HTTP operator after a healthcheck. */
   setWorkerActions(workerId: string, actions: string[]): void {
     const worker = this.#worker(workerId);
-    worker.actions = new Set(actions);
+    worker.actions = new Set(actions.map((a) => a.toLowerCase()));
     this.#links.queue.requestSchedule();
     this.#links.queue.flush();
   }

@@ -1,6 +1,7 @@
 // Workflows: owns the registered workflow versions, by name. Serves PutWorkflow: validates the
 // tasks (names, parents, conditions, cycles, durations, priority) and turns them into task
-// definitions with their defaults (timeouts, slot requests).
+// definitions with their defaults (timeouts, slot requests), checks its crons and cron input,
+// and tells the schedules room so the new version's crons replace the old ones.
 
 import { create } from "@bufbuild/protobuf";
 import {
@@ -11,8 +12,11 @@ import {
   CreateWorkflowVersionResponseSchema,
   type TaskConditions,
 } from "../../transport/services.ts";
-import { isUuid, parseGoDuration } from "../_validate.ts";
+import type { JsonObject } from "../../transport/types.ts";
+import { parseCron } from "../../runs/cron.ts";
+import { isUuid, parseGoDuration, parseObject } from "../_validate.ts";
 import { invalid } from "./errors.ts";
+import type { Schedules } from "./schedules.ts";
 import type {
   ConditionAction,
   EngineState,
@@ -24,13 +28,20 @@ import type {
 const DEFAULT_TIMEOUT = "5m";
 const DEFAULT_SCHEDULE_TIMEOUT = "5m";
 
+/** What the workflows room uses of the other rooms. */
+export interface WorkflowsLinks {
+  readonly schedules: Pick<Schedules, "workflowPut">;
+}
+
 /** Registered workflow versions. */
 export class Workflows {
   #state: EngineState;
+  #links: WorkflowsLinks;
   #workflows = new Map<string, WorkflowVersion>();
 
-  constructor(state: EngineState) {
+  constructor(state: EngineState, links: WorkflowsLinks) {
     this.#state = state;
+    this.#links = links;
   }
 
   /** The newest version of the workflow named `name`. */
@@ -80,17 +91,33 @@ export class Workflows {
     ) {
       throw invalid(`default_priority must be between 1 and 3, got ${req.defaultPriority}`);
     }
+    for (const cron of req.cronTriggers) {
+      try {
+        parseCron(cron);
+      } catch (err) {
+        throw invalid(`workflow "${req.name}": ${(err as Error).message}`);
+      }
+    }
+    let cronInput: JsonObject = {};
+    if (req.cronInput !== undefined && req.cronInput !== "") {
+      const parsed = parseObject(req.cronInput);
+      if (!parsed) throw invalid(`workflow "${req.name}": cron_input must be a JSON object`);
+      cronInput = parsed;
+    }
     const previous = this.#workflows.get(req.name);
     const version: WorkflowVersion = {
       workflowId: previous?.workflowId ?? crypto.randomUUID(),
       versionId: crypto.randomUUID(),
       name: req.name,
       eventTriggers: [...req.eventTriggers],
+      cronTriggers: [...req.cronTriggers],
+      cronInput,
       tasks,
       onFailure,
       defaultPriority: req.defaultPriority,
     };
     this.#workflows.set(req.name, version);
+    this.#links.schedules.workflowPut(version);
     this.#state.activity++;
     return create(CreateWorkflowVersionResponseSchema, {
       id: version.versionId,
@@ -121,7 +148,7 @@ export class Workflows {
     return {
       stepId: crypto.randomUUID(),
       readableId: t.readableId,
-      action: t.action,
+      action: t.action.toLowerCase(),
       timeout,
       timeoutMs,
       scheduleTimeoutMs,

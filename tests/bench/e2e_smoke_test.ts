@@ -26,6 +26,8 @@ Deno.test("bench/e2e.ts --smoke prints the table and, last, a JSON line with eve
       "wake_ms p50",
       "wake_ms p99",
       "unary_rtt_ms",
+      "unary_200kb_ms native",
+      "unary_200kb_ms node",
       "bytes_per_wait",
       "virtual_day_ms",
     ]
@@ -38,12 +40,14 @@ Deno.test("bench/e2e.ts --smoke prints the table and, last, a JSON line with eve
     "tasks_per_s",
     "wake_ms",
     "unary_rtt_ms",
+    "unary_200kb_ms",
     "log_lines_per_s",
     "bytes_per_wait",
     "virtual_day_ms",
   ]);
   assert.deepEqual(Object.keys(result.tasks_per_s), ["ours", "ours_node", "official"]);
   assert.deepEqual(Object.keys(result.wake_ms), ["p50", "p99"]);
+  assert.deepEqual(Object.keys(result.unary_200kb_ms), ["native", "node"]);
   assert.deepEqual(Object.keys(result.log_lines_per_s), ["ours", "official"]);
 
   // Our side never depends on Node or npm, so every one of its numbers is there.
@@ -53,6 +57,8 @@ Deno.test("bench/e2e.ts --smoke prints the table and, last, a JSON line with eve
     result.wake_ms.p50,
     result.wake_ms.p99,
     result.unary_rtt_ms,
+    result.unary_200kb_ms.native,
+    result.unary_200kb_ms.node,
     result.log_lines_per_s.ours,
     result.bytes_per_wait,
     result.virtual_day_ms,

@@ -49,7 +49,10 @@ Deno.test("Context attributes describe the run, the attempt and the worker", asy
   assert.equal(ctx.workerId, worker.id);
   assert.equal(ctx.retryCount, 0);
   assert.equal(ctx.attemptNumber, 1);
-  assert.deepEqual(ctx.additionalMetadata, { team: "billing" });
+  const { traceparent, ...sent } = ctx.additionalMetadata ?? {};
+  assert.deepEqual(sent, { team: "billing" });
+  // The engine adds a W3C traceparent to every run that was triggered without one.
+  assert.match(String(traceparent), /^00-[0-9a-f]{32}-[0-9a-f]{16}-01$/);
   assert.equal(ctx.parentWorkflowRunId, undefined);
   assert.equal(ctx.priority, 3);
   assert.equal(typeof ctx.workflowId, "string");
@@ -82,17 +85,26 @@ Deno.test("Context.wasTriggeredByEvent is true and the input is the payload for 
   assert.deepEqual(engine.taskRuns().map((t) => t.status), ["COMPLETED"]);
 });
 
-Deno.test("Context.additionalMetadata is undefined when the run has none", async () => {
+Deno.test("Context.additionalMetadata holds the engine's traceparent, and keeps one the trigger sent", async () => {
   await using engine = new MockEngine();
   const wf = workflow({ name: "plain" });
-  wf.task({
-    name: "t",
-    fn: (_input, ctx) => ({ meta: ctx.additionalMetadata === undefined ? "none" : "some" }),
-  });
+  wf.task({ name: "t", fn: (_input, ctx) => ({ meta: ctx.additionalMetadata ?? null }) });
   await using worker = createWorker(engine.client, { name: "w", workflows: [wf] });
   await worker.start();
-  const result = await (await engine.client.runs.trigger(wf, {})).result();
-  assert.deepEqual(result.outputs.t, { meta: "none" });
+  const plain = await engine.client.runs.trigger(wf, {});
+  const first = (await plain.result()).outputs.t as { meta: Record<string, string> };
+  assert.deepEqual(Object.keys(first.meta), ["traceparent"]);
+  assert.match(first.meta.traceparent, /^00-[0-9a-f]{32}-[0-9a-f]{16}-01$/);
+  // Stable for a run, and distinct between runs.
+  const again = (await (await engine.client.runs.trigger(wf, {})).result()).outputs.t as {
+    meta: Record<string, string>;
+  };
+  assert.notEqual(again.meta.traceparent, first.meta.traceparent);
+  const mine = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+  const sent = await engine.client.runs.trigger(wf, {}, {
+    additionalMetadata: { traceparent: mine },
+  });
+  assert.deepEqual((await sent.result()).outputs.t, { meta: { traceparent: mine } });
 });
 
 Deno.test("Context.taskOutput(), wasSkipped() and their errors follow a DAG with a skipped branch", async () => {
@@ -222,7 +234,7 @@ Deno.test("Context.log() delivers thousands of lines in call order, merged into 
   const rows = engine.logs(task.id).map((l) => l.message);
   assert.deepEqual(rows.flatMap((row) => row.split("\n")), lines);
   assert.ok(rows.length < lines.length, `${rows.length} rows for ${lines.length} lines`);
-  const log = engine.rpcLog({ omit: ["Heartbeat", "GetRunDetails"] });
+  const log = engine.rpcLog({ omit: ["Heartbeat", "GetRunDetails", "SubscribeToWorkflowRuns"] });
   const lastLog = log.findLastIndex((e) => e.method === "PutLog");
   const completed = log.findIndex((e) =>
     e.method === "SendStepActionEvent" && e.summary?.eventType === "COMPLETED"
@@ -433,7 +445,7 @@ Deno.test("Context.cancel() cancels the run in the engine, aborts the signal and
   assert.equal(reason.source, "task");
   assert.equal(done, true);
   const [task] = engine.taskRuns(run.id);
-  const log = engine.rpcLog({ omit: ["Heartbeat", "GetRunDetails"] });
+  const log = engine.rpcLog({ omit: ["Heartbeat", "GetRunDetails", "SubscribeToWorkflowRuns"] });
   assert.deepEqual(
     log.filter((e) => e.method === "CancelTasks" || e.method === "SendStepActionEvent")
       .map((e) => [e.method, e.summary?.eventType ?? e.summary?.externalIds]),

@@ -216,16 +216,16 @@ Deno.test("DurableContext.runChild() spawns a child once across a replay", async
   const results: JsonObject[] = [];
   const parent = durableWorkflow("parent", async (_input, ctx) => {
     const out = await ctx.runChild(child, { n: 21 });
-    results.push(out as JsonObject);
+    results.push(out.outputs.twice);
     if (ctx.retryCount === 0) throw new Error("fail once after the child");
-    return { out };
+    return { status: out.status, twice: out.outputs.twice };
   }, { retries: 1 });
   await using worker = createWorker(engine.client, { name: "w", workflows: [parent, child] });
   await worker.start();
   const run = await engine.client.runs.trigger(parent, {});
   const result = await run.result();
   assert.equal(result.status, "COMPLETED");
-  // A one-task child's output comes as is (a DAG child's by task name), as on engine v0.104.7.
+  assert.deepEqual(result.outputs.wait, { status: "COMPLETED", twice: { value: 42 } });
   assert.deepEqual(results, [{ value: 42 }, { value: 42 }]);
   assert.equal(engine.taskRuns().filter((t) => t.taskName === "twice").length, 1);
   assert.deepEqual(durableRequests(engine), [
@@ -233,32 +233,44 @@ Deno.test("DurableContext.runChild() spawns a child once across a replay", async
     "trigger_runs@1",
     "trigger_runs@2",
   ]);
+  const [task] = engine.taskRuns(run.id);
+  assert.deepEqual(engine.durableEventLog(task.id).map((e) => [e.kind, e.description]), [
+    ["RUN", "run(double)"],
+  ]);
 });
 
-Deno.test("DurableContext.spawnChild() gives the child's id and a failed child's error", async () => {
+Deno.test("DurableContext.spawnChildren() spawns in one trigger_runs and reports a failed child", async () => {
   await using engine = new MockEngine();
-  const child = workflow({ name: "breaks" });
-  child.task({
+  const ok = workflow({ name: "fine" });
+  ok.task({ name: "fine", fn: () => ({ ok: true }) });
+  const bad = workflow({ name: "breaks" });
+  bad.task({
     name: "boom",
     fn: () => {
       throw new Error("child broke");
     },
   });
-  const parent = durableWorkflow("parent-of-failure", async (_input, ctx) => {
-    const ref = await ctx.spawnChild(child, {}, { key: "only" });
-    try {
-      await ref.result();
-      return { id: ref.id, error: null };
-    } catch (err) {
-      return { id: ref.id, error: (err as Error).message };
-    }
+  const parent = durableWorkflow("parent-of-two", async (_input, ctx) => {
+    const refs = await ctx.spawnChildren([
+      { workflow: ok, input: {} },
+      { workflow: bad, input: {}, options: { key: "bad" } },
+    ]);
+    const [a, b] = await Promise.all(refs.map((r) => r.result()));
+    return { ids: refs.map((r) => r.id), a: a.status, b: b.status, error: b.errors.boom };
   });
-  await using worker = createWorker(engine.client, { name: "w", workflows: [parent, child] });
+  await using worker = createWorker(engine.client, { name: "w", workflows: [parent, ok, bad] });
   await worker.start();
   const run = await engine.client.runs.trigger(parent, {});
-  const out = (await run.result()).outputs.wait as { id: string; error: string };
-  assert.equal(engine.taskRuns(out.id)[0].taskName, "boom");
+  const out = (await run.result()).outputs.wait as {
+    ids: string[];
+    a: string;
+    b: string;
+    error: string;
+  };
+  assert.deepEqual(out.ids.map((id) => engine.taskRuns(id)[0].taskName), ["fine", "boom"]);
+  assert.deepEqual([out.a, out.b], ["COMPLETED", "FAILED"]);
   assert.match(out.error, /child broke/);
+  assert.deepEqual(durableRequests(engine), ["register_worker", "trigger_runs@1"]);
 });
 
 Deno.test("DurableContext rejects a different operation at a recorded position with NonDeterminismError", async () => {

@@ -42,8 +42,10 @@ Deno.test("runDemo() drives every order to its expected outcome on the virtual c
   assert.deepEqual(report.results["o-4"].outputs.review, { decision: "approved", approver: "ana" });
   // The engine saw what the tasks did: runs in trigger order, review skipped under 100, ship
   // cancelled after the failed charge.
-  const byRun = engine.workflowRuns().map((id) =>
-    Object.fromEntries(engine.taskRuns(id).map((t) => [t.taskName, t.status]))
+  const runs = engine.runs();
+  const orderRuns = runs.filter((r) => r.workflowName === "demo-order");
+  const byRun = orderRuns.map((r) =>
+    Object.fromEntries(engine.taskRuns(r.id).map((t) => [t.taskName, t.status]))
   );
   assert.deepEqual(byRun.map((r) => r.review), ["COMPLETED", "SKIPPED", "SKIPPED", "COMPLETED"]);
   assert.deepEqual(byRun.map((r) => r.ship), ["COMPLETED", "COMPLETED", "CANCELLED", "COMPLETED"]);
@@ -53,6 +55,22 @@ Deno.test("runDemo() drives every order to its expected outcome on the virtual c
     "COMPLETED",
     "SKIPPED",
   ]);
+  // Each order that shipped spawned one notify-customer child from its ship task.
+  const ship = (orderId: string) => {
+    const run = orderRuns[DEMO_ORDERS.findIndex((o) => o.orderId === orderId)];
+    return engine.taskRuns(run.id).find((t) => t.taskName === "ship")!.id;
+  };
+  const children = runs.filter((r) => r.workflowName === "notify-customer");
+  assert.deepEqual(
+    children.map((c) => [c.triggeredBy, c.parentTaskRunId, c.childKey, c.input, c.status]),
+    ["o-2", "o-4", "o-1"].map((orderId) => [
+      "child",
+      ship(orderId),
+      "notify-customer",
+      { orderId, trackingId: `trk-${orderId}` },
+      "COMPLETED",
+    ]),
+  );
 });
 
 Deno.test("runDemo() prints a timeline in engine time with logs, stream chunks and results", async () => {
@@ -81,6 +99,10 @@ Deno.test("runDemo() prints a timeline in engine time with logs, stream chunks a
     '+02:00:00  event     order:approved {"orderId":"o-4","approver":"ana"}',
     "+02:00:00  o-4  review         resumed   approved by ana",
     '+02:00:00  o-4  ship           stream    "handed to carrier\\n"',
+    "+02:00:00  o-4  ship           spawned   notify-customer for trk-o-4",
+    "+02:00:00  o-4  send-notice    log       Emailing the customer of o-4: tracking trk-o-4",
+    '+02:00:00  o-4  stream reader  chunk     #0 "label printed\\n"',
+    '+02:00:00  o-4  stream reader  chunk     #1 "handed to carrier\\n"',
     "+24:00:00  clock     22h later: the review window of o-1 ends",
     "+24:00:00  o-1  review         resumed   no approval within 24h",
     '+24:00:00  o-1  ship           completed {"trackingId":"trk-o-1","review":"auto-approved"}',
@@ -93,6 +115,12 @@ Deno.test("runDemo() prints a timeline in engine time with logs, stream chunks a
     "All 4 runs ended as expected after 24h of engine time.",
   ].map(at);
   assert.deepEqual(order, [...order].sort((a, b) => a - b), "lines appear in this order");
+  // The reader attached after validate ran: validate's chunks were not kept for it.
+  assert.deepEqual(lines.filter((l) => l.includes("stream reader")), [
+    "+00:00:00  o-4  stream reader  waiting   for o-4's chunks (none sent before now is kept)",
+    '+02:00:00  o-4  stream reader  chunk     #0 "label printed\\n"',
+    '+02:00:00  o-4  stream reader  chunk     #1 "handed to carrier\\n"',
+  ]);
   assert.equal(lines.at(-1), "All 4 runs ended as expected after 24h of engine time.");
   assert.ok(!lines.some((l) => l.includes(engine.token)), "the token never appears");
 });
@@ -136,13 +164,20 @@ Deno.test("orderWorkflow() skips review under 100 and ships without it", async (
   const notes: string[] = [];
   const orders = orderWorkflow({ onNote: (n) => notes.push(`${n.task} ${n.kind}`) });
   await using engine = new MockEngine();
-  await using worker = createWorker(engine.client, { name: "w", workflows: [orders.workflow] });
+  await using worker = createWorker(engine.client, { name: "w", workflows: orders.workflows });
   await worker.start();
   const run = await engine.client.runs.trigger(orders.workflow, DEMO_ORDERS[1]);
   const result = await run.result();
   assert.equal(result.status, "COMPLETED");
   assert.deepEqual(result.outputs.ship, { trackingId: "trk-o-2", review: "not needed" });
-  assert.deepEqual(notes, [
+  await engine.settle();
+  // The child runs beside the end of ship: its notes are checked on their own.
+  assert.deepEqual(notes.filter((n) => n.startsWith("send-notice")), [
+    "send-notice started",
+    "send-notice log",
+    "send-notice completed",
+  ]);
+  assert.deepEqual(notes.filter((n) => !n.startsWith("send-notice")), [
     "validate started",
     "validate log",
     "validate stream",
@@ -155,6 +190,7 @@ Deno.test("orderWorkflow() skips review under 100 and ships without it", async (
     "ship stream",
     "ship stream",
     "ship log",
+    "ship spawned",
     "ship completed",
   ]);
 });

@@ -291,7 +291,9 @@ function expectText(text: string | undefined, expected: string | RegExp): void {
  */
 function heard(engine: MockEngine, from: number): string[] {
   return engine.rpcLog().slice(from).filter((e) =>
-    !["Heartbeat", "TriggerWorkflowRun", "GetRunDetails"].includes(e.method)
+    !["Heartbeat", "TriggerWorkflowRun", "GetRunDetails", "SubscribeToWorkflowRuns"].includes(
+      e.method,
+    )
   ).map((e) => e.summary?.eventType ? `${e.method} ${e.summary.eventType}` : e.method).sort();
 }
 

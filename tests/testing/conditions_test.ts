@@ -185,11 +185,13 @@ Deno.test("MockEngine starts a run for a pushed event that matches an event trig
   assert.equal(action.triggeringEventExternalId, event.eventId);
   assert.equal(action.triggeringEventKey, "user:created");
   assert.equal(action.priority, 3);
-  assert.deepEqual(JSON.parse(action.additionalMetadata!), {
+  const { traceparent, ...meta } = JSON.parse(action.additionalMetadata!);
+  assert.deepEqual(meta, {
     hatchet__event_id: event.eventId,
     hatchet__event_key: "user:created",
     source: "test",
   });
+  assert.match(traceparent, /^00-[0-9a-f]{32}-[0-9a-f]{16}-01$/);
   assert.deepEqual(JSON.parse(action.actionPayload).input, { email: "a@b.c" });
   assert.equal(engine.workflowRuns().length, 1);
   await worker.complete(action);

@@ -16,7 +16,9 @@ Deno.test("MockEngine runs a one-task workflow: register, assign, complete, run 
   assert.equal(action.taskName, "hello");
   assert.equal(action.actionId, "wf:hello");
   assert.equal(action.retryCount, 0);
-  assert.equal(action.additionalMetadata, '{"k":"v"}');
+  const { traceparent, ...meta } = JSON.parse(action.additionalMetadata!);
+  assert.deepEqual(meta, { k: "v" });
+  assert.match(traceparent, /^00-[0-9a-f]{32}-[0-9a-f]{16}-01$/);
   assert.equal(action.priority, 1);
   assert.equal(action.triggeringEventExternalId, undefined);
   assert.deepEqual(JSON.parse(action.actionPayload), {

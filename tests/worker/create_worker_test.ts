@@ -10,7 +10,7 @@ import {
 import { MockEngine } from "../../testing/mod.ts";
 import { aborted, deferred, recordingLogger, rewritingClient } from "./_helpers.ts";
 
-const OMIT = ["Heartbeat", "GetRunDetails", "TriggerWorkflowRun"];
+const OMIT = ["Heartbeat", "GetRunDetails", "TriggerWorkflowRun", "SubscribeToWorkflowRuns"];
 
 function events(engine: MockEngine): (string | number | boolean | string[] | undefined)[][] {
   return engine.rpcLog().filter((e) => e.method === "SendStepActionEvent").map((e) => [

@@ -38,3 +38,44 @@ Deno.test("workflow().task() rejects two task names that differ only in case", (
     },
   );
 });
+
+Deno.test("createWorker() runs tasks whose workflow and task names have upper-case letters", async () => {
+  // The engine stores action ids lower-cased and assigns under that form.
+  await using engine = new MockEngine({ namespace: "Team" });
+  const wf = workflow({ name: "OrderFlow" });
+  const charge = wf.task({ name: "chargeCard", fn: () => ({ charged: true }) });
+  wf.task({ name: "SendReceipt", parents: [charge], fn: (_i, ctx) => ctx.taskOutput(charge) });
+  await using worker = createWorker(engine.client, { name: "w", workflows: [wf] });
+  await worker.start();
+  assert.deepEqual(engine.workers()[0].actions.toSorted(), [
+    "team_orderflow:chargecard",
+    "team_orderflow:sendreceipt",
+  ]);
+  const result = await (await engine.client.runs.trigger(wf, {})).result();
+  assert.equal(result.status, "COMPLETED");
+  assert.deepEqual(result.outputs, {
+    chargeCard: { charged: true },
+    SendReceipt: { charged: true },
+  });
+});
+
+Deno.test("RunRef.result() waits for a run the engine has not created yet", async () => {
+  // A real engine returns the run id before the run exists when its optimistic scheduler is
+  // busy; GetRunDetails then says NOT_FOUND for a while.
+  await using engine = new MockEngine({ triggerDelay: "2s" });
+  const wf = workflow({ name: "late-run" });
+  wf.task({ name: "t", fn: () => ({ ok: true }) });
+  await using worker = createWorker(engine.client, { name: "w", workflows: [wf] });
+  await worker.start();
+  const runs = await Promise.all(
+    Array.from({ length: 5 }, () => engine.client.runs.trigger(wf, {})),
+  );
+  const results = runs.map((run) => run.result());
+  await engine.advance("1s");
+  assert.deepEqual(engine.workflowRuns(), []);
+  await engine.advance("1s");
+  assert.equal(engine.workflowRuns().length, 5);
+  for (const result of await Promise.all(results)) {
+    assert.deepEqual(result, { status: "COMPLETED", outputs: { t: { ok: true } }, errors: {} });
+  }
+});

@@ -1,0 +1,3 @@
+// Traces, health and metrics of workers and clients.
+
+export { type HealthcheckOptions } from "./healthcheck.ts";
