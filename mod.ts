@@ -61,6 +61,7 @@ export {
   createWorker,
   type DesiredWorkerLabel,
   type DurableStandaloneOptions,
+  type DurableTaskOptions,
   type LabelComparator,
   type OnFailureOptions,
   type OnSuccessOptions,
@@ -96,6 +97,8 @@ export {
 export {
   type DurableContext,
   type DurableWaitResult,
+  type EvictionPolicy,
+  NonDeterminismError,
   or,
   type OrGroup,
   ParentCondition,
@@ -103,6 +106,7 @@ export {
   type TaskCondition,
   UserEventCondition,
   type WaitCondition,
+  type WaitForEventOptions,
 } from "./durable/mod.ts";
 export { type HealthcheckOptions } from "./observability/mod.ts";
 export { formatDuration, parseDuration } from "./transport/duration.ts";

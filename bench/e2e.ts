@@ -35,6 +35,10 @@ interface Counts {
   rttSamples: number;
   /** Concurrent durable waits for the memory measurement. */
   waits: number;
+  /** Durable tasks waiting at once, evicted, for the worker's RSS. */
+  evictedWaits: number;
+  /** Durable tasks waiting at once, held by the worker, for its RSS per task. */
+  heldWaits: number;
   /** Durable 24-hour sleeps timed under the virtual clock. */
   virtualDays: number;
   /** Runs queued behind concurrency limits before a worker starts, and their keys. */
@@ -52,6 +56,8 @@ const FULL: Counts = {
   wakeSamples: 200,
   rttSamples: 200,
   waits: 10_000,
+  evictedWaits: 100_000,
+  heldWaits: 10_000,
   virtualDays: 5,
   scheduleTasks: 10_000,
   scheduleKeys: 100,
@@ -67,6 +73,8 @@ const SMOKE: Counts = {
   wakeSamples: 10,
   rttSamples: 10,
   waits: 200,
+  evictedWaits: 200,
+  heldWaits: 100,
   virtualDays: 1,
   scheduleTasks: 200,
   scheduleKeys: 10,
@@ -76,10 +84,12 @@ const SMOKE: Counts = {
 interface Results {
   tasks_per_s: { ours: number | null; ours_node: number | null; official: number | null };
   wake_ms: { p50: number | null; p99: number | null };
+  wake_ms_legacy: { p50: number | null; p99: number | null };
   unary_rtt_ms: number | null;
   unary_200kb_ms: { native: number | null; node: number | null };
   log_lines_per_s: { ours: number | null; official: number | null };
   bytes_per_wait: number | null;
+  rss_mb_100k_waits: number | null;
   virtual_day_ms: number | null;
   schedule_10k_keys_tasks_per_s: number | null;
 }
@@ -432,7 +442,10 @@ async function measureLogs(
   return { rate: n / (elapsed / 1000), inOrder };
 }
 
-/** Wake-up latency of a durable wait and the unary floor, in this process over loopback gRPC. */
+/**
+ * Wake-up latency of a durable wait and the unary floor, in this process over loopback gRPC.
+ * The engine's version picks the path: the DurableTask event log (default) or the legacy one.
+ */
 async function measureWake(
   engine: MockEngine,
   hostPort: string,
@@ -446,6 +459,15 @@ async function measureWake(
   ports.durable.registerDurableEvent = async (req, options) => {
     await register(req, options);
     registered.get(req.signalKey)?.();
+  };
+  // On the event log the n-th wait_for ack of the run is the n-th registration.
+  const durableTask = ports.durableTask.durableTask.bind(ports.durableTask);
+  let acks = 0;
+  ports.durableTask.durableTask = async function* (requests, options) {
+    for await (const response of durableTask(requests, options)) {
+      yield response;
+      if (response.kind === "waitForAck") registered.get(`wake-${acks++}`)?.();
+    }
   };
   const woke = new Map<number, (at: number) => void>();
   const wake = workflow({ name: "bench-wake" });
@@ -595,6 +617,94 @@ async function measureWaitMemory(): Promise<number | null> {
   }
 }
 
+/**
+ * RSS growth of a worker process holding `n` durable tasks waiting at once: `evict` (the task's
+ * policy evicts at once; the engine keeps them waiting) or `hold` (the worker keeps every
+ * attempt). The engine runs in this process; the worker in its own, so its RSS is its alone.
+ */
+async function measureWaitsRss(
+  n: number,
+  mode: "evict" | "hold",
+): Promise<{ growth: number; perTask: number } | null> {
+  await using engine = new MockEngine();
+  await using server = await engine.listen();
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "-A",
+      "--v8-flags=--expose-gc",
+      new URL("_waits_100k.ts", BENCH_DIR).pathname,
+      server.hostPort,
+      engine.token,
+      String(n),
+      mode,
+    ],
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "inherit",
+  }).spawn();
+  const deadline = Date.now() + 600_000;
+  const lines = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  let out = "";
+  const readLine = async (): Promise<string | undefined> => {
+    while (!out.includes("\n")) {
+      const { value, done } = await lines.read();
+      if (done) return undefined;
+      out += value;
+    }
+    const i = out.indexOf("\n");
+    const line = out.slice(0, i);
+    out = out.slice(i + 1);
+    return line;
+  };
+  const writer = child.stdin.getWriter();
+  try {
+    if (await readLine() !== "ready") throw new Error("the worker did not start");
+    const client = createClient({
+      token: engine.token,
+      hostPort: server.hostPort,
+      tls: "none",
+      env: {},
+    });
+    try {
+      for (let i = 0; i < n; i += 500) {
+        const batch = Math.min(500, n - i);
+        await Promise.all(
+          Array.from({ length: batch }, () => client.runs.trigger("bench-100k", {})),
+        );
+      }
+    } finally {
+      await client.close();
+    }
+    const waiting = () =>
+      engine.taskRuns().filter((t) =>
+        mode === "evict"
+          ? t.evicted
+          : t.status === "RUNNING" && engine.durableEventLog(t.id).length > 0
+      ).length;
+    while (waiting() < n) {
+      if (Date.now() > deadline) throw new Error(`only ${waiting()} of ${n} tasks waiting`);
+      await sleep(500);
+    }
+    await writer.write(new TextEncoder().encode("measure\n"));
+    const result = JSON.parse(await readLine() ?? "{}");
+    if (typeof result.rss_growth_bytes !== "number") throw new Error("no measurement");
+    return { growth: result.rss_growth_bytes, perTask: result.rss_growth_bytes / n };
+  } catch (err) {
+    note(`rss (${mode}, ${n} tasks): ${(err as Error).message}`);
+    return null;
+  } finally {
+    await writer.close().catch(() => {});
+    try {
+      child.kill();
+    } catch {
+      // Already exited.
+    }
+    await child.status;
+    await lines.cancel().catch(() => {});
+  }
+}
+
 async function measureVirtualDay(): Promise<number | null> {
   const day = workflow({ name: "bench-day" });
   day.durableTask({
@@ -637,10 +747,12 @@ async function main(): Promise<Results> {
   const results: Results = {
     tasks_per_s: { ours: null, ours_node: null, official: null },
     wake_ms: { p50: null, p99: null },
+    wake_ms_legacy: { p50: null, p99: null },
     unary_rtt_ms: null,
     unary_200kb_ms: { native: null, node: null },
     log_lines_per_s: { ours: null, official: null },
     bytes_per_wait: null,
+    rss_mb_100k_waits: null,
     virtual_day_ms: null,
     schedule_10k_keys_tasks_per_s: null,
   };
@@ -670,6 +782,18 @@ async function main(): Promise<Results> {
     results.wake_ms = { p50: round(wake.p50, 3), p99: round(wake.p99, 3) };
     results.unary_rtt_ms = round(wake.rtt, 3);
     bigRtt = round(wake.bigRtt, 3);
+  }
+  // The same wake-ups on the legacy path: an engine that reports a version before v0.80.0.
+  if (phase("wake")) {
+    await using legacyEngine = new MockEngine({ version: "v0.79.0" });
+    await using legacyServer = await legacyEngine.listen();
+    const legacy = await measureWake(legacyEngine, legacyServer.hostPort).catch((err) => {
+      note(`wake (legacy): ${(err as Error).message}`);
+      return null;
+    });
+    if (legacy) {
+      results.wake_ms_legacy = { p50: round(legacy.p50, 3), p99: round(legacy.p99, 3) };
+    }
   }
   if (phase("wake")) {
     const big = await measureBigUnary(engine, server.hostPort).catch((err) => {
@@ -791,6 +915,26 @@ async function main(): Promise<Results> {
 
   // 5. In memory: the heap cost of a pending wait, and a virtual day.
   if (phase("memory")) results.bytes_per_wait = await measureWaitMemory();
+  if (phase("memory")) {
+    const evicted = await measureWaitsRss(counts.evictedWaits, "evict");
+    const held = await measureWaitsRss(counts.heldWaits, "hold");
+    if (evicted) {
+      results.rss_mb_100k_waits = round(evicted.growth / 1_048_576, 1);
+      rows.push([
+        "rss_mb_100k_waits",
+        `${results.rss_mb_100k_waits} MB`,
+        `worker RSS growth with ${counts.evictedWaits} durable tasks waiting (evicted at once); ` +
+        `${Math.round(evicted.perTask)} B per task`,
+      ]);
+    }
+    if (held) {
+      rows.push([
+        "bytes_per_held_task",
+        `${Math.round(held.perTask)} B`,
+        `worker RSS growth per durable task waiting without eviction (${counts.heldWaits} tasks)`,
+      ]);
+    }
+  }
   if (phase("day")) {
     results.virtual_day_ms = round(
       await measureVirtualDay().catch((err) => {
@@ -847,9 +991,15 @@ async function main(): Promise<Results> {
     [
       "wake_ms p50",
       fmt(results.wake_ms.p50, "ms", 2),
-      `${counts.wakeSamples} samples: events.push() to waitFor() resolving`,
+      `${counts.wakeSamples} samples: events.push() to waitFor() resolving (DurableTask event log)`,
     ],
     ["wake_ms p99", fmt(results.wake_ms.p99, "ms", 2), ""],
+    [
+      "wake_ms_legacy p50",
+      fmt(results.wake_ms_legacy.p50, "ms", 2),
+      "the same on the legacy RegisterDurableEvent path (engine v0.79.0)",
+    ],
+    ["wake_ms_legacy p99", fmt(results.wake_ms_legacy.p99, "ms", 2), ""],
     [
       "unary_rtt_ms",
       fmt(results.unary_rtt_ms, "ms", 2),

@@ -12,6 +12,8 @@ import {
   CancelTasksResponseSchema,
   Dispatcher,
   type DurableEvent,
+  type DurableTaskRequest,
+  type DurableTaskResponse,
   EventsSchema,
   EventsService,
   GetVersionResponseSchema,
@@ -36,6 +38,7 @@ import {
   WorkflowService,
 } from "../transport/services.ts";
 import type { EngineCore } from "./_engine.ts";
+import { DurableTaskRoom } from "./engine/durable_task.ts";
 import type { CallContext, ServiceRegistry } from "./_listener.ts";
 
 /**
@@ -272,6 +275,7 @@ export class ServiceState {
           return create(RegisterDurableEventResponseSchema, {});
         }),
       listenForDurableEvent: (requests, ctx) => this.#listenDurable(requests, ctx),
+      durableTask: (requests, ctx) => this.#durableTask(requests, ctx),
     });
     router.service(WorkflowService, {
       triggerWorkflow: (req, ctx) =>
@@ -369,6 +373,44 @@ export class ServiceState {
     return (async function* () {
       try {
         yield* stream.queue.drain(ctx.signal);
+      } finally {
+        close();
+      }
+    })();
+  }
+
+  // One session per stream; each request is handled as it arrives (the engine handles them
+  // concurrently, but SDKs send one per invocation at a time), and logged with a summary.
+  #durableTask(
+    requests: AsyncIterable<DurableTaskRequest>,
+    ctx: CallContext,
+  ): AsyncIterable<DurableTaskResponse> {
+    const entry = this.begin("DurableTask", ctx);
+    const core = this.core;
+    if (!core.servesEventLog) {
+      const err = new ConnectError(
+        "unknown method DurableTask for service v1.V1Dispatcher",
+        Code.Unimplemented,
+      );
+      this.fail(entry, err);
+      throw err;
+    }
+    const session = core.openDurableTask();
+    void (async () => {
+      try {
+        for await (const req of requests) {
+          this.log.push({ method: "DurableTask", summary: DurableTaskRoom.summary(req) });
+          core.durableTaskRequest(session, req);
+        }
+      } catch {
+        // The client went away; the session closes below.
+      }
+      core.closeDurableTask(session);
+    })();
+    const close = onceClosed(ctx.signal, () => core.closeDurableTask(session));
+    return (async function* () {
+      try {
+        yield* session.queue.drain(ctx.signal);
       } finally {
         close();
       }

@@ -14,6 +14,7 @@ import {
 } from "./_engine.ts";
 import { startListener } from "./_listener.ts";
 import { type RestBackend, type RestTaskTarget, startRest } from "./_rest.ts";
+import type { DurableLogEntry, DurableLogEntryKind } from "./engine/durable_task.ts";
 import { createMemoryTransport } from "./_memory_transport.ts";
 import {
   createPushEndpoint,
@@ -36,6 +37,8 @@ import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 
 export type { RunTrigger } from "./_engine.ts";
 export type {
+  DurableLogEntry,
+  DurableLogEntryKind,
   PushDelivery,
   PushEndpoint,
   PushEndpointOptions,
@@ -71,9 +74,11 @@ export interface MockEngineOptions {
    */
   clock?: "virtual" | "real";
   /**
-   * What `GetVersion` answers; default `"v0.79.0"` (slot_config registration and the
-   * RegisterDurableEvent durable path). `null` answers `UNIMPLEMENTED`, as engines before
-   * v0.78.27 do.
+   * What `GetVersion` answers; default `"v0.104.7"`, which selects the `DurableTask` event log
+   * (served from v0.80.0, and for pre-releases such as `"v0.1.0-alpha.0"`). An older version,
+   * e.g. `"v0.79.0"`, answers `DurableTask` with `UNIMPLEMENTED` and leaves the legacy
+   * RegisterDurableEvent path; `null` answers `GetVersion` itself with `UNIMPLEMENTED`, as
+   * engines before v0.78.27 do.
    */
   version?: string | null;
   /** The namespace of `engine.client`. */
@@ -349,7 +354,7 @@ export class MockEngine implements AsyncDisposable {
     this.#core = new EngineCore({
       clock,
       startMs,
-      version: options?.version === undefined ? "v0.79.0" : options.version,
+      version: options?.version === undefined ? "v0.104.7" : options.version,
       tenantId: this.tenantId,
       triggerDelayMs: options?.triggerDelay === undefined ? 0 : parseDuration(options.triggerDelay),
     });
@@ -745,6 +750,44 @@ export class MockEngine implements AsyncDisposable {
    */
   taskRuns(workflowRunId?: string): TaskRunInfo[] {
     return this.#core.taskRuns(workflowRunId);
+  }
+
+  /**
+   * A durable task's event log (the `DurableTask` path), by node: what each durable call
+   * recorded and whether its result is in.
+   *
+   * @param taskRunId The durable task run.
+   * @returns Its entries, empty for a task with none.
+   * @example
+   * ```ts
+   * import { createWorker, workflow } from "@hatchet-deno/sdk";
+   * import { MockEngine } from "@hatchet-deno/sdk/testing";
+   * import assert from "node:assert/strict";
+   *
+   * const wf = workflow({ name: "log-example" });
+   * wf.durableTask({
+   *   name: "t",
+   *   fn: async (_input, ctx) => {
+   *     await ctx.memo("config", () => ({ region: "eu" }));
+   *     await ctx.sleepFor("10s");
+   *     return {};
+   *   },
+   * });
+   * await using engine = new MockEngine();
+   * await using worker = createWorker(engine.client, { name: "w", workflows: [wf] });
+   * await worker.start();
+   * const run = await engine.client.runs.trigger(wf, {});
+   * await engine.advance("10s");
+   * await run.result();
+   * const [task] = engine.taskRuns(run.id);
+   * assert.deepEqual(
+   *   engine.durableEventLog(task.id).map((e) => [e.nodeId, e.kind, e.description, e.satisfied]),
+   *   [[1, "MEMO", "memo", true], [2, "WAIT_FOR", "sleep(10s)", true]],
+   * );
+   * ```
+   */
+  durableEventLog(taskRunId: string): DurableLogEntry[] {
+    return this.#core.durableEventLog(taskRunId);
   }
 
   /**

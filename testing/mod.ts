@@ -17,6 +17,8 @@
  */
 export { MockEngine } from "./mock_engine.ts";
 export type {
+  DurableLogEntry,
+  DurableLogEntryKind,
   EngineFaults,
   EngineListener,
   ListenOptions,

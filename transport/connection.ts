@@ -23,7 +23,11 @@ import type {
   DispatcherPort,
   DurableConditionsInput,
   DurablePort,
+  DurableTaskPort,
+  DurableTaskRequestData,
+  DurableTaskResponseData,
   EnginePorts,
+  EntryRefData,
   EventsPort,
   LabelValue,
   MatchAction,
@@ -52,6 +56,11 @@ import {
   type DesiredWorkerLabelsSchema,
   Dispatcher,
   DurableEventListenerConditionsSchema,
+  type DurableEventLogEntryRef,
+  DurableTaskErrorType,
+  type DurableTaskRequest,
+  DurableTaskRequestSchema,
+  type DurableTaskResponse,
   EventsService,
   type RateLimitDuration,
   ResourceEventType,
@@ -269,6 +278,7 @@ function conditionLists(c: DurableConditionsInput) {
       base: baseToProto(u.base),
       userEventKey: u.userEventKey,
       eventScope: u.eventScope,
+      considerEventsSince: u.considerEventsSince && timestampFromDate(u.considerEventsSince),
     })),
   };
 }
@@ -321,6 +331,163 @@ function taskToProto(t: CreateTaskInput) {
       })),
     }),
   });
+}
+
+function refToProto(ref: EntryRefData) {
+  return {
+    durableTaskExternalId: ref.taskId,
+    invocationCount: ref.invocationCount,
+    branchId: BigInt(ref.branchId),
+    nodeId: BigInt(ref.nodeId),
+  };
+}
+
+function refFromProto(ref: DurableEventLogEntryRef | undefined): EntryRefData {
+  return {
+    taskId: ref?.durableTaskExternalId ?? "",
+    invocationCount: ref?.invocationCount ?? 0,
+    branchId: Number(ref?.branchId ?? 0n),
+    nodeId: Number(ref?.nodeId ?? 0n),
+  };
+}
+
+/** A plain durable-task request as the wire message. */
+export function durableTaskRequestToProto(r: DurableTaskRequestData): DurableTaskRequest {
+  switch (r.kind) {
+    case "registerWorker":
+      return create(DurableTaskRequestSchema, {
+        message: { case: "registerWorker", value: { workerId: r.workerId } },
+      });
+    case "memo":
+      return create(DurableTaskRequestSchema, {
+        message: {
+          case: "memo",
+          value: {
+            invocationCount: r.invocationCount,
+            durableTaskExternalId: r.taskId,
+            key: r.key,
+            payload: r.payload,
+          },
+        },
+      });
+    case "triggerRuns":
+      return create(DurableTaskRequestSchema, {
+        message: {
+          case: "triggerRuns",
+          value: {
+            invocationCount: r.invocationCount,
+            durableTaskExternalId: r.taskId,
+            triggerOpts: r.triggers.map((t) => ({ ...t })),
+          },
+        },
+      });
+    case "waitFor":
+      return create(DurableTaskRequestSchema, {
+        message: {
+          case: "waitFor",
+          value: {
+            invocationCount: r.invocationCount,
+            durableTaskExternalId: r.taskId,
+            waitForConditions: durableConditionsToProto(r.conditions),
+            label: r.label,
+          },
+        },
+      });
+    case "evictInvocation":
+      return create(DurableTaskRequestSchema, {
+        message: {
+          case: "evictInvocation",
+          value: {
+            invocationCount: r.invocationCount,
+            durableTaskExternalId: r.taskId,
+            reason: r.reason,
+          },
+        },
+      });
+    case "workerStatus":
+      return create(DurableTaskRequestSchema, {
+        message: {
+          case: "workerStatus",
+          value: {
+            workerId: r.workerId,
+            waitingEntries: r.waiting.map((w) => ({
+              durableTaskExternalId: w.taskId,
+              branchId: BigInt(w.branchId),
+              nodeId: BigInt(w.nodeId),
+              invocationCount: w.invocationCount,
+            })),
+          },
+        },
+      });
+    case "completeMemo":
+      return create(DurableTaskRequestSchema, {
+        message: {
+          case: "completeMemo",
+          value: { ref: refToProto(r.ref), payload: r.payload, memoKey: r.memoKey },
+        },
+      });
+  }
+}
+
+/** A wire durable-task response as plain data; `undefined` for an empty or unknown case. */
+export function durableTaskResponseFromProto(
+  r: DurableTaskResponse,
+): DurableTaskResponseData | undefined {
+  const m = r.message;
+  switch (m.case) {
+    case "registerWorker":
+      return { kind: "registerWorker", workerId: m.value.workerId };
+    case "memoAck":
+      return {
+        kind: "memoAck",
+        ref: refFromProto(m.value.ref),
+        alreadyExisted: m.value.memoAlreadyExisted,
+        result: m.value.memoResultPayload,
+      };
+    case "triggerRunsAck":
+      return {
+        kind: "triggerRunsAck",
+        taskId: m.value.durableTaskExternalId,
+        invocationCount: m.value.invocationCount,
+        entries: m.value.runEntries.map((e) => ({
+          nodeId: Number(e.nodeId),
+          branchId: Number(e.branchId),
+          workflowRunId: e.workflowRunExternalId,
+        })),
+      };
+    case "waitForAck":
+      return { kind: "waitForAck", ref: refFromProto(m.value.ref) };
+    case "entryCompleted":
+      return {
+        kind: "entryCompleted",
+        ref: refFromProto(m.value.ref),
+        payload: m.value.payload,
+        isFailure: m.value.isFailure,
+        errorMessage: m.value.errorMessage,
+      };
+    case "error":
+      return {
+        kind: "error",
+        ref: refFromProto(m.value.ref),
+        nondeterminism: m.value.errorType === DurableTaskErrorType.NONDETERMINISM,
+        message: m.value.errorMessage,
+      };
+    case "evictionAck":
+      return {
+        kind: "evictionAck",
+        taskId: m.value.durableTaskExternalId,
+        invocationCount: m.value.invocationCount,
+      };
+    case "serverEvict":
+      return {
+        kind: "serverEvict",
+        taskId: m.value.durableTaskExternalId,
+        invocationCount: m.value.invocationCount,
+        reason: m.value.reason,
+      };
+    default:
+      return undefined;
+  }
 }
 
 const encoder = new TextEncoder();
@@ -492,6 +659,23 @@ export function createEnginePorts(transport: Transport): EnginePorts {
     },
   };
 
+  const durableTaskPort: DurableTaskPort = {
+    durableTask(requests, options) {
+      return stream("/v1.V1Dispatcher/DurableTask", async function* () {
+        const source = v1.durableTask(
+          (async function* () {
+            for await (const r of requests) yield durableTaskRequestToProto(r);
+          })(),
+          connectOptions(options),
+        );
+        for await (const response of source) {
+          const data = durableTaskResponseFromProto(response);
+          if (data) yield data;
+        }
+      });
+    },
+  };
+
   const adminPort: AdminPort = {
     async putWorkflow(input, options) {
       const res = await call("/v1.AdminService/PutWorkflow", () =>
@@ -655,6 +839,7 @@ export function createEnginePorts(transport: Transport): EnginePorts {
     dispatcher: dispatcherPort,
     events: eventsPort,
     durable: durablePort,
+    durableTask: durableTaskPort,
     admin: adminPort,
     workflows: workflowPort,
     subscriptions: subscriptionsPort,

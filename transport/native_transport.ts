@@ -147,6 +147,8 @@ export function createNativeTransport(options: NativeTransportOptions): Closable
     stream: (method, signal, timeoutMs, header, input, contextValues) =>
       method.methodKind === "server_streaming" && plainCalls && header === undefined
         ? http.serverStream(baseUrl, token, method, signal, timeoutMs, input)
+        : method.methodKind === "bidi_streaming" && plainCalls && header === undefined
+        ? http.bidiStream(baseUrl, token, method, signal, timeoutMs, input)
         : streaming.stream(method, signal, timeoutMs, header, input, contextValues),
   };
   let closed: Promise<void> | undefined;
@@ -438,10 +440,112 @@ function createFetchH2Client(
     } as StreamResponse<I, O>;
   }
 
+  // Bidi streams (the durable streams) too: Connect's streaming pipeline races every read of
+  // the response against one promise that settles only when the call ends, which adds a
+  // reaction to it per message: a worker's long-lived DurableTask stream kept every message it
+  // ever received reachable. Here each request message is framed as the caller yields it, and
+  // responses are cut from the body as it arrives, as for server streams.
+  async function bidiStream<I extends DescMessage, O extends DescMessage>(
+    baseUrl: string,
+    token: (() => string) | undefined,
+    method: DescMethodStreaming<I, O>,
+    signal: AbortSignal | undefined,
+    timeoutMs: number | undefined,
+    input: AsyncIterable<MessageInitShape<I>>,
+  ): Promise<StreamResponse<I, O>> {
+    if (isClosed) throw new ConnectError(TRANSPORT_CLOSED, Code.Canceled);
+    const call = openCall(signal, timeoutMs);
+    const requests = input[Symbol.asyncIterator]();
+    const stopRequests = () => {
+      requests.return?.()?.catch?.(() => {});
+    };
+    call.signal.addEventListener("abort", stopRequests, { once: true });
+    const body = new ReadableStream<Uint8Array>({
+      // An errored request body is what makes the HTTP/2 layer reset the stream on abort.
+      start(controller) {
+        call.signal.addEventListener("abort", () => controller.error(call.signal.reason), {
+          once: true,
+        });
+      },
+      async pull(controller) {
+        try {
+          const next = await requests.next();
+          if (next.done === true) controller.close();
+          else {
+            const message = create(method.input, next.value);
+            controller.enqueue(encodeEnvelope(toBinary(method.input, message)));
+          }
+        } catch (e) {
+          controller.error(e);
+        }
+      },
+      cancel() {
+        stopRequests();
+      },
+    });
+    let res: Response;
+    try {
+      res = await fetch(`${baseUrl}/${method.parent.typeName}/${method.name}`, {
+        method: "POST",
+        headers: plainHeaders(timeoutMs, token),
+        body,
+        signal: call.signal,
+        client,
+        duplex: "half",
+      } as RequestInit);
+      const { headerError } = validateResponseWithCompression(
+        ACCEPT_COMPRESSION,
+        res.status,
+        res.headers,
+      );
+      if (headerError !== undefined) {
+        await res.body?.cancel().catch(() => {});
+        throw headerError;
+      }
+    } catch (e) {
+      call.end();
+      call.signal.removeEventListener("abort", stopRequests);
+      stopRequests();
+      throw call.error(networkError(e, call.signal, "request"));
+    }
+    const response = res;
+    async function* messages(): AsyncGenerator<MessageShape<O>> {
+      const trailer = new Headers();
+      const envelopes = new EnvelopeSplitter();
+      try {
+        for await (const chunk of readBody(response, trailer, call.signal, call.end)) {
+          envelopes.push(chunk);
+          for (let e; (e = envelopes.next()) !== undefined;) {
+            yield await decodeMessage(method.output, e, response.headers);
+          }
+        }
+        if (envelopes.pending) {
+          throw new ConnectError("protocol error: incomplete envelope", Code.InvalidArgument);
+        }
+        const error = findTrailerError(trailer);
+        if (error !== undefined) throw error;
+      } catch (e) {
+        throw call.error(e);
+      } finally {
+        call.signal.removeEventListener("abort", stopRequests);
+        stopRequests();
+      }
+    }
+    return {
+      stream: true,
+      service: method.parent,
+      method,
+      header: response.headers,
+      message: messages(),
+      trailer: new Headers(),
+    } as StreamResponse<I, O>;
+  }
+
   return {
     fetch: fetchClient,
     unary,
     serverStream,
+    bidiStream,
     close(): Promise<void> {
       isClosed = true;
       const reason = new ConnectError(TRANSPORT_CLOSED, Code.Canceled);

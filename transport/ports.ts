@@ -180,6 +180,8 @@ export interface UserEventMatchInput {
   base: BaseMatchInput;
   userEventKey: string;
   eventScope?: string;
+  /** `consider_events_since`: lookback (the engine honours it only with a scope). */
+  considerEventsSince?: Date;
 }
 
 /** `v1.ParentOverrideMatchCondition`. */
@@ -220,6 +222,93 @@ export interface DurablePort {
     requests: AsyncIterable<{ taskId: string; signalKey: string }>,
     options?: CallOptions,
   ): AsyncIterable<DurableEventData>;
+}
+
+/** `v1.DurableEventLogEntryRef`: one position of a durable task's event log. */
+export interface EntryRefData {
+  taskId: string;
+  invocationCount: number;
+  branchId: number;
+  nodeId: number;
+}
+
+/** `v1.TriggerWorkflowRequest` as a durable task sends it in `trigger_runs`. */
+export interface DurableTriggerInput {
+  name: string;
+  /** JSON text. */
+  input: string;
+  parentId?: string;
+  parentTaskRunExternalId?: string;
+  childIndex?: number;
+  childKey?: string;
+  /** JSON text. */
+  additionalMetadata?: string;
+  priority?: number;
+}
+
+/** `v1.DurableTaskRequest`, one variant per `oneof` case. */
+export type DurableTaskRequestData =
+  | { kind: "registerWorker"; workerId: string }
+  | {
+    kind: "memo";
+    taskId: string;
+    invocationCount: number;
+    key: Uint8Array;
+    payload?: Uint8Array;
+  }
+  | {
+    kind: "triggerRuns";
+    taskId: string;
+    invocationCount: number;
+    triggers: DurableTriggerInput[];
+  }
+  | {
+    kind: "waitFor";
+    taskId: string;
+    invocationCount: number;
+    conditions: DurableConditionsInput;
+    label?: string;
+  }
+  | { kind: "evictInvocation"; taskId: string; invocationCount: number; reason?: string }
+  | {
+    kind: "workerStatus";
+    workerId: string;
+    waiting: { taskId: string; invocationCount: number; branchId: number; nodeId: number }[];
+  }
+  | { kind: "completeMemo"; ref: EntryRefData; payload: Uint8Array; memoKey: Uint8Array };
+
+/** `v1.DurableTaskResponse`, one variant per `oneof` case. */
+export type DurableTaskResponseData =
+  | { kind: "registerWorker"; workerId: string }
+  | { kind: "memoAck"; ref: EntryRefData; alreadyExisted: boolean; result?: Uint8Array }
+  | {
+    kind: "triggerRunsAck";
+    taskId: string;
+    invocationCount: number;
+    entries: { nodeId: number; branchId: number; workflowRunId: string }[];
+  }
+  | { kind: "waitForAck"; ref: EntryRefData }
+  | {
+    kind: "entryCompleted";
+    ref: EntryRefData;
+    payload: Uint8Array;
+    isFailure: boolean;
+    errorMessage?: string;
+  }
+  | { kind: "error"; ref: EntryRefData; nondeterminism: boolean; message: string }
+  | { kind: "evictionAck"; taskId: string; invocationCount: number }
+  | { kind: "serverEvict"; taskId: string; invocationCount: number; reason: string };
+
+/** `v1.V1Dispatcher/DurableTask`: the durable event-log path (engines >= v0.80.0). */
+export interface DurableTaskPort {
+  /**
+   * Opens one `DurableTask` bidi stream. `requests` feeds the request side; the returned
+   * iterable yields responses until the stream ends or throws.
+   */
+  durableTask(
+    requests: AsyncIterable<DurableTaskRequestData>,
+    options?: CallOptions,
+  ): AsyncIterable<DurableTaskResponseData>;
 }
 
 /** `StepRunResult` of a `WorkflowRunEvent`: one task's output (JSON text) or error. */
@@ -466,6 +555,7 @@ export interface EnginePorts {
   dispatcher: DispatcherPort;
   events: EventsPort;
   durable: DurablePort;
+  durableTask: DurableTaskPort;
   admin: AdminPort;
   workflows: WorkflowPort;
   subscriptions: SubscriptionsPort;

@@ -6,9 +6,13 @@ import { parseAssignment, type TaskRunData } from "../context/parse_assignment.t
 import { backoffDelay, retryTransient, sleep } from "../transport/retry.ts";
 import {
   createDurableContext,
-  createDurableListener,
-  type DurableListener,
+  createEventLogListener,
+  createLegacyPath,
+  type DurablePath,
+  type DurableRun,
+  InvocationEvictedError,
 } from "../durable/mod.ts";
+import { createEvictionManager, type EvictionTracker } from "../durable/_eviction_manager.ts";
 import { formatDuration, parseDuration } from "../transport/duration.ts";
 import type {
   AssignedActionData,
@@ -256,6 +260,11 @@ interface Attempt {
   settle: () => void;
   lease: SlotLease | undefined;
   graceTimer: ReturnType<typeof setTimeout> | undefined;
+  /** The attempt's durable operations (durable tasks only). */
+  durable: DurableRun | undefined;
+  eviction: EvictionTracker | undefined;
+  /** Evicted (by the worker or the engine): reports nothing. */
+  evicted: boolean;
 }
 
 const consoleLogger: WorkerLogger = {
@@ -280,8 +289,32 @@ function durationMs(value: DurationInput | undefined, fallback: number, what: st
   }
 }
 
+// A re-assignment after eviction keeps the retry count and raises the invocation count.
 function attemptKey(action: AssignedActionData): string {
-  return `${action.taskRunExternalId}/${action.retryCount}`;
+  return `${action.taskRunExternalId}/${action.retryCount}/${
+    action.durableTaskInvocationCount ?? 0
+  }`;
+}
+
+/** The first engine version serving `/v1.V1Dispatcher/DurableTask`. */
+const EVENT_LOG_VERSION = [0, 80, 0];
+
+/**
+ * Which durable path an engine version selects: `"event-log"` from v0.80.0, `"legacy"` before
+ * it or without `GetVersion`, `"probe"` for a pre-release or unparseable version (try the
+ * stream, fall back on UNIMPLEMENTED).
+ */
+export function durablePathFor(version: string | undefined): "event-log" | "legacy" | "probe" {
+  if (version === undefined) return "legacy";
+  const m = /^v?(\d+)\.(\d+)\.(\d+)(-.*)?$/.exec(version.trim());
+  if (!m || m[4] !== undefined) return "probe";
+  const parts = [Number(m[1]), Number(m[2]), Number(m[3])];
+  for (let i = 0; i < 3; i++) {
+    if (parts[i] !== EVENT_LOG_VERSION[i]) {
+      return parts[i] > EVENT_LOG_VERSION[i] ? "event-log" : "legacy";
+    }
+  }
+  return "event-log";
 }
 
 /**
@@ -410,7 +443,9 @@ export function createWorker<L = undefined>(
     maxDelayMs: 5_000,
     signal: halt.signal,
   });
-  let durableListener: DurableListener | undefined;
+  let durablePath: DurablePath | undefined;
+  let durableKind: "event-log" | "legacy" = "legacy";
+  const evictions = createEvictionManager({ capacity: durableSlots });
 
   let listenController: AbortController | undefined;
   let listenOpen = false;
@@ -518,14 +553,69 @@ export function createWorker<L = undefined>(
       controller: attempt.controller,
     });
     if (!entry.task.durable) return base;
-    durableListener ??= createDurableListener(ports.durable);
-    return createDurableContext(base, {
-      listener: durableListener,
-      port: ports.durable,
-      namespace,
-      retry: { attempts: 15 },
-      observeWait: observed.wait,
+    durablePath ??= durableKind === "event-log"
+      ? createEventLogListener(ports.durableTask, {
+        workerId: () => workerId,
+        onServerEvict: serverEvict,
+      })
+      : createLegacyPath(ports.durable, { retry: { attempts: 15 } });
+    const policy = entry.task.evictionPolicy;
+    if (durablePath.kind === "event-log" && policy !== undefined) {
+      attempt.eviction = evictions.track({
+        policy,
+        evict: (reason) => track(evictAttempt(attempt, reason)),
+      });
+    }
+    attempt.durable = durablePath.open({
+      taskRunId: data.taskRunId,
+      invocationCount: action.durableTaskInvocationCount || 1,
+      signal: attempt.controller.signal,
+      onWaiting: attempt.eviction?.onWaiting,
     });
+    return createDurableContext(base, {
+      run: attempt.durable,
+      namespace,
+      observeWait: observed.wait,
+      runRef: runs?.runRef,
+    });
+  }
+
+  // Eviction: the engine frees the slot and re-assigns the task (invocation + 1) once what it
+  // waits for happens; this attempt ends here and reports nothing.
+  async function evictAttempt(attempt: Attempt, reason: string): Promise<void> {
+    const run = attempt.durable;
+    if (!run || attempt.controller.signal.aborted) return;
+    try {
+      await run.evict(reason);
+    } catch (err) {
+      logger.warn(
+        `Worker "${workerName}": evicting a durable task run failed; it keeps waiting: ${
+          messageOf(err)
+        }`,
+      );
+      return;
+    }
+    endEvicted(attempt, reason);
+  }
+
+  function endEvicted(attempt: Attempt, reason: string): void {
+    attempt.evicted = true;
+    attempt.lease?.release();
+    abortAttempt(attempt, new TaskCancelledError("worker", `evicted: ${reason}`));
+  }
+
+  function serverEvict(taskRunId: string, invocationCount: number, reason: string): void {
+    for (const attempt of attempts.values()) {
+      if (
+        attempt.key.startsWith(`${taskRunId}/`) &&
+        attempt.durable?.invocationCount === invocationCount
+      ) {
+        logger.warn(
+          `Worker "${workerName}": the engine evicted task run ${taskRunId} (invocation ${invocationCount}): ${reason}`,
+        );
+        endEvicted(attempt, reason);
+      }
+    }
   }
 
   async function runAttempt(action: AssignedActionData, entry: ActionEntry): Promise<void> {
@@ -539,6 +629,9 @@ export function createWorker<L = undefined>(
       settle,
       lease: undefined,
       graceTimer: undefined,
+      durable: undefined,
+      eviction: undefined,
+      evicted: false,
     };
     attempts.set(key, attempt);
     try {
@@ -596,6 +689,8 @@ export function createWorker<L = undefined>(
           payload = out.message;
         }
       } catch (err) {
+        // An evicted invocation is over: the engine resumes the task as a new one.
+        if (err instanceof InvocationEvictedError) attempt.evicted = true;
         eventType = "FAILED";
         payload = describeError(err);
         shouldNotRetry = err instanceof NonRetryableError;
@@ -611,12 +706,14 @@ export function createWorker<L = undefined>(
       );
       // The result goes out only after the attempt's logs and stream chunks were delivered.
       await logSender.flush(key);
-      if (!attempt.controller.signal.aborted) {
+      if (!attempt.controller.signal.aborted && !attempt.evicted) {
         await reportResult(action, eventType, payload, shouldNotRetry);
       }
       await started;
     } finally {
       if (attempt.graceTimer !== undefined) clearTimeout(attempt.graceTimer);
+      attempt.eviction?.untrack();
+      attempt.durable?.close();
       attempt.lease?.release();
       if (attempts.get(key) === attempt) attempts.delete(key);
       settle();
@@ -831,6 +928,36 @@ export function createWorker<L = undefined>(
     }
   }
 
+  // A pre-release or unparseable version: open the stream once; UNIMPLEMENTED means legacy.
+  async function probeEventLog(id: string): Promise<"event-log" | "legacy"> {
+    const controller = new AbortController();
+    try {
+      const requests = (async function* () {
+        yield { kind: "registerWorker" as const, workerId: id };
+        await new Promise((resolve) => controller.signal.addEventListener("abort", resolve));
+      })();
+      for await (
+        const _ of ports.durableTask.durableTask(requests, {
+          signal: controller.signal,
+          timeoutMs: CALL_TIMEOUT_MS,
+        })
+      ) {
+        return "event-log";
+      }
+      return "event-log";
+    } catch (err) {
+      if (err instanceof RpcError && err.code === "unimplemented") return "legacy";
+      logger.warn(
+        `Worker "${workerName}": probing the durable event log failed (${
+          messageOf(err)
+        }); using the legacy durable path`,
+      );
+      return "legacy";
+    } finally {
+      controller.abort();
+    }
+  }
+
   async function runLifespanCleanup(): Promise<void> {
     const gen = lifespanGen;
     lifespanGen = undefined;
@@ -860,6 +987,7 @@ export function createWorker<L = undefined>(
         () => ports.dispatcher.getVersion({ timeoutMs: CALL_TIMEOUT_MS }),
         deadline,
       );
+      const pathChoice = durablePathFor(engineVersion);
       for (const def of definitions) {
         const request = putWorkflowInput(def, namespace);
         await retryStart(
@@ -884,6 +1012,9 @@ export function createWorker<L = undefined>(
       );
       if (stopRequested) throw new Error("stop() was called");
       workerId = reg.workerId;
+      if (hasDurable) {
+        durableKind = pathChoice === "probe" ? await probeEventLog(reg.workerId) : pathChoice;
+      }
       listenLoopDone = listenLoop();
       heartbeatsOn = true;
       heartbeatInFlight = heartbeat();
@@ -940,6 +1071,8 @@ export function createWorker<L = undefined>(
     listenController?.abort();
     await listenLoopDone;
 
+    // Waiting durable tasks are evicted rather than failed: the engine resumes them elsewhere.
+    evictions.evictAllWaiting("Worker shutdown");
     if (!await settleWithin(Promise.all(pending), drainMs)) {
       const left = [...attempts.values()];
       logger.warn(
@@ -963,9 +1096,10 @@ export function createWorker<L = undefined>(
       }
     }
     // A restarted worker opens a fresh listener: a closed one fails every wait.
-    const listener = durableListener;
-    durableListener = undefined;
-    if (listener) await listener.close();
+    evictions.close();
+    const path = durablePath;
+    durablePath = undefined;
+    if (path) await path.close();
     halt.abort();
     await runLifespanCleanup();
     await observer.close();

@@ -2,6 +2,7 @@
 
 export {
   type BackoffOptions,
+  type DurableTaskOptions,
   type OnFailureOptions,
   type OnSuccessOptions,
   type TaskDefaults,

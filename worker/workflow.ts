@@ -1,7 +1,12 @@
 import type { Context, TaskRef } from "../context/context.ts";
 import { parseCron } from "../runs/cron.ts";
-import type { DurableContext, TaskCondition } from "../durable/mod.ts";
-import { ParentCondition, toTaskConditions } from "../durable/mod.ts";
+import type { DurableContext, EvictionPolicy, TaskCondition } from "../durable/mod.ts";
+import {
+  ParentCondition,
+  type ResolvedEvictionPolicy,
+  resolveEvictionPolicy,
+  toTaskConditions,
+} from "../durable/mod.ts";
 import { formatDuration, parseDuration } from "../transport/duration.ts";
 import type { ConcurrencyInput, DesiredLabelInput, RateLimitInput } from "../transport/ports.ts";
 import type { DurationInput, JsonObject } from "../transport/types.ts";
@@ -114,6 +119,32 @@ export interface TaskOptions<I, O, C> {
   desiredWorkerLabels?: Record<string, DesiredWorkerLabel>;
   /** Slot units a run occupies on its worker (a positive integer); default 1. */
   slotCost?: number;
+}
+
+/**
+ * Options of a durable task: those of a task plus its eviction policy.
+ *
+ * @example
+ * ```ts
+ * import { type DurableTaskOptions, workflow } from "@hatchet-deno/sdk";
+ *
+ * const options: DurableTaskOptions<{ id: string }, { ok: boolean }> = {
+ *   name: "await-payment",
+ *   evictionPolicy: { ttl: "1m" }, // free the slot after a minute of waiting
+ *   fn: async (input, ctx) => {
+ *     await ctx.waitForEvent(`payment:${input.id}`);
+ *     return { ok: true };
+ *   },
+ * };
+ * workflow<{ id: string }>({ name: "payments" }).durableTask(options);
+ * ```
+ */
+export interface DurableTaskOptions<I, O> extends TaskOptions<I, O, DurableContext<I>> {
+  /**
+   * When the worker may evict the task while it waits (engines v0.80.0 and newer); default
+   * `{ ttl: "15m", allowCapacityEviction: true, priority: 0 }`; `false` never evicts.
+   */
+  evictionPolicy?: EvictionPolicy | false;
 }
 
 /**
@@ -318,9 +349,7 @@ export interface Workflow<I extends JsonObject = JsonObject> {
    * @throws {TypeError} As for {@link Workflow.task}.
    * @throws {RangeError} As for {@link Workflow.task}.
    */
-  durableTask<O extends JsonObject | void>(
-    options: TaskOptions<I, O, DurableContext<I>>,
-  ): TaskRef<O>;
+  durableTask<O extends JsonObject | void>(options: DurableTaskOptions<I, O>): TaskRef<O>;
   /**
    * Sets the task the engine runs when any task of a run fails; it reads `ctx.taskRunErrors`.
    *
@@ -360,6 +389,8 @@ export interface TaskDefinition {
   rateLimits: RateLimitInput[];
   desiredLabels: Record<string, DesiredLabelInput> | undefined;
   slotCost: number;
+  /** Durable tasks only; `undefined` never evicts. */
+  evictionPolicy: ResolvedEvictionPolicy | undefined;
 }
 
 /** A workflow as the worker needs it. Internal. */
@@ -695,6 +726,9 @@ export function workflow<I extends JsonObject = JsonObject>(options: WorkflowOpt
       rateLimits,
       desiredLabels,
       slotCost,
+      evictionPolicy: kind === "durableTask"
+        ? resolveEvictionPolicy((raw as DurableTaskOptions<unknown, unknown>).evictionPolicy, what)
+        : undefined,
     };
   }
 
@@ -712,7 +746,7 @@ export function workflow<I extends JsonObject = JsonObject>(options: WorkflowOpt
       return refFor<O>(task);
     },
     durableTask<O extends JsonObject | void>(
-      taskOptions: TaskOptions<I, O, DurableContext<I>>,
+      taskOptions: DurableTaskOptions<I, O>,
     ): TaskRef<O> {
       const task = define(taskOptions as TaskOptions<unknown, unknown, unknown>, "durableTask");
       def.tasks.push(task);

@@ -11,6 +11,7 @@ import type {
   CancelTasksResponse,
   CreateWorkflowVersionRequest,
   CreateWorkflowVersionResponse,
+  DurableTaskRequest,
   Event,
   GetRunDetailsResponse,
   PushEventRequest,
@@ -31,7 +32,7 @@ import type {
   WorkflowVersion as WorkflowVersionMessage,
 } from "../../transport/services.ts";
 import { ScheduleWorkflowRequestSchema } from "../../transport/services.ts";
-import type { JsonObject } from "../../transport/types.ts";
+import type { JsonObject, JsonValue } from "../../transport/types.ts";
 import { create } from "@bufbuild/protobuf";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import { notFound } from "./errors.ts";
@@ -41,6 +42,12 @@ import type { StreamQueue } from "../_stream_queue.ts";
 import { Attempts } from "./attempts.ts";
 import { Children } from "./children.ts";
 import { Durable } from "./durable.ts";
+import {
+  type DurableHost,
+  type DurableLogEntry,
+  DurableTaskRoom,
+  type DurableTaskSession,
+} from "./durable_task.ts";
 import { Events } from "./events.ts";
 import { FlowControl } from "./flow_control.ts";
 import { Matches } from "./matches.ts";
@@ -56,6 +63,7 @@ import type {
   ListenStream,
   LogRecord,
   RunInfo,
+  TaskRun,
   TaskRunInfo,
   WorkerInfo,
 } from "./types.ts";
@@ -73,6 +81,11 @@ interface Rooms {
   matches: Matches;
   durable: Durable;
   events: Events;
+  /** The durable event log, as the queue and matches rooms reach it. */
+  durableTask: {
+    assign(taskRunId: string): number | undefined;
+    taskEvent(task: TaskRun): void;
+  };
   children: Children;
   schedules: Schedules;
   subscriptions: Subscriptions;
@@ -86,9 +99,14 @@ export class EngineCore {
   readonly clock: EngineClock;
   /** Unary RPCs being handled. */
   inFlight = 0;
+  /** Whether the version serves /v1.V1Dispatcher/DurableTask (v0.80.0 on, or a pre-release). */
+  readonly servesEventLog: boolean;
 
   #state: EngineState;
   #rooms: Rooms;
+  #durableTask: DurableTaskRoom;
+  /** Child runs of durable tasks: workflow run id -> what to tell the parent's log entry. */
+  #childWatchers = new Map<string, (result: { output: JsonValue } | { error: string }) => void>();
 
   constructor(options: EngineCoreOptions) {
     this.tenantId = options.tenantId;
@@ -115,11 +133,142 @@ export class EngineCore {
     rooms.matches = new Matches(state, rooms);
     rooms.durable = new Durable(state, rooms);
     rooms.events = new Events(state, rooms);
+    this.servesEventLog = servesEventLog(options.version);
+    this.#durableTask = new DurableTaskRoom(this.#durableHost(rooms));
+    rooms.durableTask = {
+      assign: (id) => this.servesEventLog ? this.#durableTask.assign(id) : undefined,
+      taskEvent: (task) => this.#childEvent(task),
+    };
     rooms.children = new Children(state, rooms);
     rooms.schedules = new Schedules(state, rooms);
     rooms.subscriptions = new Subscriptions(state, rooms);
     rooms.flowControl = new FlowControl(state, rooms);
     this.#rooms = rooms;
+  }
+
+  // What the durable event log needs of the other rooms.
+  #durableHost(rooms: Rooms): DurableHost {
+    const state = this.#state;
+    const durableTask = (id: string): TaskRun | undefined => {
+      const task = rooms.runs.task(id);
+      return task && task.def.isDurable && task.status !== "PENDING" ? task : undefined;
+    };
+    return {
+      now: () => state.clock.now(),
+      durableTask: (id) => {
+        const task = durableTask(id);
+        if (!task) return undefined;
+        rooms.queue.ack(id);
+        return {
+          workflowRunId: task.run.id,
+          running: task.status === "RUNNING",
+          workerId: task.workerId,
+        };
+      },
+      registerWait: (id, signalKey, conditions, onSatisfied, lookback) => {
+        const task = durableTask(id)!;
+        const match = rooms.matches.addSignalMatch(
+          task,
+          signalKey,
+          conditions.map((c) =>
+            c.kind === "SLEEP"
+              ? rooms.matches.sleepCondition({
+                orGroupId: c.orGroupId,
+                action: "CREATE",
+                readableDataKey: c.readableDataKey,
+                sleepFor: c.sleepFor ?? "",
+              })
+              : {
+                orGroupId: c.orGroupId,
+                action: "CREATE",
+                eventType: "USER",
+                eventKey: c.eventKey ?? "",
+                expression: c.expression,
+                readableDataKey: c.readableDataKey,
+                scope: c.scope,
+                satisfied: false,
+              }
+          ),
+          onSatisfied,
+        );
+        if (lookback) {
+          for (const c of conditions) {
+            if (c.kind !== "USER_EVENT" || c.scope === undefined) continue;
+            for (const e of rooms.events.since(c.eventKey ?? "", c.scope, lookback.since)) {
+              rooms.matches.offerUserEvent(match, e.key, e.payload, e.scope);
+            }
+          }
+        }
+      },
+      spawnChild: (parentId, trigger, onDone) => {
+        const version = rooms.workflows.get(trigger.name);
+        if (!version) throw new Error(`workflow names not found: ${trigger.name}`);
+        const parent = rooms.runs.task(parentId);
+        const run = rooms.runs.trigger(version, {
+          input: trigger.input,
+          additionalMetadata: trigger.additionalMetadata,
+          priority: trigger.priority,
+          triggeredBy: "child",
+          parent: parent && {
+            workflowRunId: parent.run.id,
+            taskRunId: parent.id,
+            childIndex: trigger.childIndex,
+            childKey: trigger.childKey,
+          },
+        });
+        this.#childWatchers.set(run.id, onDone);
+        rooms.records.note(
+          `durable task ${parentId} spawned child run ${run.id} (${trigger.name})`,
+        );
+        return run.id;
+      },
+      evict: (id) => {
+        const task = durableTask(id);
+        if (!task || task.status !== "RUNNING" || task.evicted) return false;
+        if (task.timeoutAt !== undefined && task.timeoutAt <= state.clock.now()) return false;
+        rooms.queue.freeSlot(task);
+        state.clock.cancel(task.timers.timeout);
+        task.evicted = true;
+        task.workerId = undefined;
+        return true;
+      },
+      isEvicted: (id) => rooms.runs.task(id)?.evicted === true,
+      restore: (id, reason) => {
+        const task = rooms.runs.task(id);
+        if (!task?.evicted) return;
+        rooms.records.note(`restoring evicted task ${id}: ${reason}`);
+        task.evicted = false;
+        rooms.queue.enqueue(task);
+      },
+      note: (line) => rooms.records.note(line),
+      touch: () => {
+        state.activity++;
+      },
+    };
+  }
+
+  // A task of a durable task's child run finished: once the whole run has, satisfy the entry.
+  #childEvent(task: TaskRun): void {
+    const watcher = this.#childWatchers.get(task.run.id);
+    if (!watcher) return;
+    const tasks = [...task.run.tasks.values()].filter((t) => !t.def.isOnFailure);
+    if (
+      tasks.some((t) => t.status === "PENDING" || t.status === "QUEUED" || t.status === "RUNNING")
+    ) {
+      return;
+    }
+    this.#childWatchers.delete(task.run.id);
+    const failed = tasks.find((t) => t.status === "FAILED");
+    const cancelled = tasks.find((t) => t.status === "CANCELLED");
+    if (failed) watcher({ error: failed.error ?? "" });
+    else if (cancelled) watcher({ error: "task was cancelled" });
+    else {
+      // As the engine's ExtractOutputFromMatchData: a one-task child gives its output as is, a
+      // DAG child its outputs by task name.
+      const output: JsonObject = {};
+      for (const t of tasks) output[t.def.readableId] = t.output ?? {};
+      watcher({ output: tasks.length === 1 ? tasks[0].output ?? {} : output });
+    }
   }
 
   /** Bumped on every state change and RPC boundary; the quiet check watches it. */
@@ -136,6 +285,7 @@ export class EngineCore {
   /** Messages pushed to stream queues and not yet taken by their handlers. */
   pendingDeliveries(): number {
     return this.#rooms.workers.pendingDeliveries() + this.#rooms.durable.pendingDeliveries() +
+      this.#durableTask.pending +
       this.#rooms.subscriptions.pendingDeliveries();
   }
 
@@ -180,6 +330,7 @@ export class EngineCore {
   endStreams(error?: unknown): void {
     this.#rooms.workers.abortStreams(error);
     this.#rooms.durable.abortStreams(error);
+    this.#durableTask.abortAll(error);
     this.#rooms.subscriptions.abortStreams(error);
     this.#state.activity++;
   }
@@ -425,4 +576,35 @@ export class EngineCore {
   closeDurableStream(stream: DurableStream): void {
     this.#rooms.durable.closeDurableStream(stream);
   }
+
+  // ---------------------------------------------------------------- V1Dispatcher (event log)
+
+  /** Opens a DurableTask stream session. */
+  openDurableTask(): DurableTaskSession {
+    return this.#durableTask.open();
+  }
+
+  /** Handles one DurableTask request, then runs the scheduler (children, restores). */
+  durableTaskRequest(session: DurableTaskSession, req: DurableTaskRequest): void {
+    this.#durableTask.handle(session, req);
+    this.#rooms.queue.flush();
+  }
+
+  closeDurableTask(session: DurableTaskSession): void {
+    this.#durableTask.close(session);
+  }
+
+  /** A durable task's event log, by node. */
+  durableEventLog(taskRunId: string): DurableLogEntry[] {
+    return this.#durableTask.entries(taskRunId);
+  }
+}
+
+/** Pre-releases count as current: a source-built engine reports e.g. v0.1.0-alpha.0. */
+function servesEventLog(version: string | null): boolean {
+  if (version === null) return false;
+  const m = /^v?(\d+)\.(\d+)\.(\d+)(-.*)?$/.exec(version);
+  if (!m || m[4] !== undefined) return true;
+  const [major, minor] = [Number(m[1]), Number(m[2])];
+  return major > 0 || minor >= 80;
 }

@@ -24,10 +24,23 @@ export interface EventsLinks {
   readonly records: Pick<Records, "note">;
 }
 
+/** A pushed event kept for durable lookback windows. */
+interface PastEvent {
+  key: string;
+  scope: string | undefined;
+  payload: JsonObject;
+  /** Wall time: a lookback is measured from the worker's clock (DurableContext.now()). */
+  wallMs: number;
+}
+
+// Enough for tests and benchmarks; the oldest fall out first.
+const HISTORY = 10_000;
+
 /** Pushed events. */
 export class Events {
   #state: EngineState;
   #links: EventsLinks;
+  #history: PastEvent[] = [];
 
   constructor(state: EngineState, links: EventsLinks) {
     this.#state = state;
@@ -64,8 +77,11 @@ export class Events {
         triggeringEvent: { id: eventId, key: req.key },
       });
     }
-    if (isObject(payload)) this.#links.matches.userEvent(req.key, payload);
-    else {this.#links.records.note(
+    if (isObject(payload)) {
+      this.#history.push({ key: req.key, scope: req.scope, payload, wallMs: Date.now() });
+      if (this.#history.length > HISTORY) this.#history.splice(0, this.#history.length - HISTORY);
+      this.#links.matches.userEvent(req.key, payload, req.scope);
+    } else {this.#links.records.note(
         `event ${eventId} (${req.key}): payload is not a JSON object, matches nothing`,
       );}
     this.#links.queue.flush();
@@ -78,5 +94,16 @@ export class Events {
       additionalMetadata: req.additionalMetadata,
       scope: req.scope,
     });
+  }
+
+  /** Events with `key` pushed at or after `sinceWallMs` (and with `scope`, if given), newest first. */
+  since(key: string, scope: string | undefined, sinceWallMs: number): PastEvent[] {
+    const out: PastEvent[] = [];
+    for (let i = this.#history.length - 1; i >= 0; i--) {
+      const e = this.#history[i];
+      if (e.wallMs < sinceWallMs) break;
+      if (e.key === key && (scope === undefined || e.scope === scope)) out.push(e);
+    }
+    return out;
   }
 }

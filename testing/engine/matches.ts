@@ -27,6 +27,8 @@ export interface MatchesLinks {
   readonly attempts: Pick<Attempts, "create">;
   readonly durable: Pick<Durable, "completeSignal">;
   readonly records: Pick<Records, "note">;
+  /** Watches task outcomes for the children of durable tasks. */
+  readonly durableTask: { taskEvent(task: TaskRun): void };
 }
 
 /** Open matches and their conditions. */
@@ -42,7 +44,12 @@ export class Matches {
   }
 
   /** Opens a durable wait: `conditions` complete `signalKey` of `task` when they fire. */
-  addSignalMatch(task: TaskRun, signalKey: string, conditions: MatchCondition[]): void {
+  addSignalMatch(
+    task: TaskRun,
+    signalKey: string,
+    conditions: MatchCondition[],
+    onComplete?: (result: JsonObject) => void,
+  ): Match {
     const match: Match = {
       kind: "SIGNAL",
       task,
@@ -51,11 +58,33 @@ export class Matches {
       parentData: {},
       triggerData: {},
       removed: false,
+      onComplete,
     };
     for (const c of conditions) {
       if (c.timer === undefined && c.eventType === "SLEEP") this.#armSleep(match, c);
     }
     this.#matches.add(match);
+    return match;
+  }
+
+  /** Offers one past event to one match only (a durable wait's lookback). */
+  offerUserEvent(match: Match, key: string, payload: JsonObject, scope: string | undefined): void {
+    if (match.removed) return;
+    if (this.#offer(match, key, payload, scope)) this.#resolve(match);
+  }
+
+  #offer(match: Match, key: string, payload: JsonObject, scope: string | undefined): boolean {
+    let changed = false;
+    for (const c of match.conditions) {
+      if (c.satisfied || c.eventType !== "USER" || c.eventKey !== key) continue;
+      if (c.scope !== undefined && c.scope !== scope) continue;
+      if (this.#evaluate(c, payload, {}, match)) {
+        c.satisfied = true;
+        c.data = structuredClone(payload);
+        changed = true;
+      }
+    }
+    return changed;
   }
 
   /** Drops the matches that would create `task` (it was cancelled while pending). */
@@ -224,19 +253,10 @@ export class Matches {
   }
 
   /** Offers a pushed event to the user-event conditions of every open match. */
-  userEvent(key: string, payload: JsonObject): void {
+  userEvent(key: string, payload: JsonObject, scope?: string): void {
     for (const match of [...this.#matches]) {
       if (match.removed) continue;
-      let changed = false;
-      for (const c of match.conditions) {
-        if (c.satisfied || c.eventType !== "USER" || c.eventKey !== key) continue;
-        if (this.#evaluate(c, payload, {}, match)) {
-          c.satisfied = true;
-          c.data = structuredClone(payload);
-          changed = true;
-        }
-      }
-      if (changed) this.#resolve(match);
+      if (this.#offer(match, key, payload, scope)) this.#resolve(match);
     }
   }
 
@@ -265,6 +285,7 @@ export class Matches {
       }
       if (changed) this.#resolve(match);
     }
+    this.#links.durableTask.taskEvent(task);
   }
 
   #evaluate(c: MatchCondition, input: JsonObject, output: JsonObject, match: Match): boolean {
@@ -313,7 +334,10 @@ export class Matches {
     }
     this.#state.activity++;
     if (match.kind === "SIGNAL") {
-      this.#links.durable.completeSignal(match.task, match.signalKey!, { [chosen]: aggregated });
+      if (match.onComplete) match.onComplete({ [chosen]: aggregated });
+      else {this.#links.durable.completeSignal(match.task, match.signalKey!, {
+          [chosen]: aggregated,
+        });}
       return;
     }
     const task = match.task;

@@ -27,6 +27,8 @@ export interface QueueLinks {
   readonly attempts: Pick<Attempts, "fail" | "cancel">;
   readonly records: Pick<Records, "note">;
   readonly flowControl: Pick<FlowControl, "admit" | "take" | "rank" | "ownAffinity" | "assigned">;
+  /** The durable event log: bumps a durable task's invocation count on every assignment. */
+  readonly durableTask: { assign(taskRunId: string): number | undefined };
 }
 
 /** The queue, slots and assignments. */
@@ -201,6 +203,10 @@ export class Queue {
     task.status = "RUNNING";
     task.workerId = worker.id;
     task.slotWorkerId = worker.id;
+    task.evicted = false;
+    if (task.def.isDurable) {
+      task.invocationCount = this.#links.durableTask.assign(task.id) ?? task.invocationCount;
+    }
     for (const [type, units] of Object.entries(task.def.slotRequests)) {
       worker.used[type] = (worker.used[type] ?? 0) + units;
     }
@@ -261,6 +267,9 @@ export class Queue {
       priority: run.priority,
       workflowId: run.version.workflowId,
       workflowVersionId: run.version.versionId,
+      durableTaskInvocationCount: task.def.isDurable && task.invocationCount > 0
+        ? task.invocationCount
+        : undefined,
       triggeringEventExternalId: run.triggeringEvent?.id,
       triggeringEventKey: run.triggeringEvent?.key,
       // A child's assignment names its parent *task* run, as the engine's does.

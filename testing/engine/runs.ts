@@ -143,6 +143,8 @@ export class Runs {
       if (t.workerId !== undefined) info.workerId = t.workerId;
       if (t.output !== undefined) info.output = structuredClone(t.output);
       if (t.error !== undefined) info.error = t.error;
+      if (t.evicted) info.evicted = true;
+      if (t.def.isDurable && t.invocationCount > 0) info.invocationCount = t.invocationCount;
       out.push(info);
     }
     return out;
@@ -411,6 +413,8 @@ export class Runs {
         stepRunErrors: {},
         gate: undefined,
         rateUnits: undefined,
+        invocationCount: 0,
+        evicted: false,
       };
       run.tasks.set(def.readableId, task);
       this.#tasks.set(task.id, task);

@@ -242,6 +242,10 @@ export interface TaskRun {
   gate: { holder: Holder; admitted: number } | undefined;
   /** Rate-limit units per key, evaluated when the task is first queued. */
   rateUnits: Map<string, number> | undefined;
+  /** Durable tasks: the invocation count of the current assignment (0 before the first). */
+  invocationCount: number;
+  /** Durable tasks: evicted by its worker; no slot, no timeout, until restored. */
+  evicted: boolean;
 }
 
 export interface MatchCondition {
@@ -255,6 +259,8 @@ export interface MatchCondition {
   expression: string;
   readableDataKey: string;
   sleepFor?: string;
+  /** User events only: the scope an event must carry (unset: any). */
+  scope?: string;
   timer?: EngineTimer;
   satisfied: boolean;
   data?: JsonValue;
@@ -268,6 +274,8 @@ export interface Match {
   parentData: Record<string, ParentData>;
   triggerData: Record<string, JsonValue[]>;
   removed: boolean;
+  /** SIGNAL matches of the durable event log: called with the result instead of completeSignal. */
+  onComplete?: (result: JsonObject) => void;
 }
 
 export interface ListenStream {
@@ -356,6 +364,10 @@ export interface TaskRunInfo {
   output?: JsonValue;
   /** The last error, once an attempt failed. */
   error?: string;
+  /** Durable tasks: `true` while evicted by its worker (no slot held, waiting to be restored). */
+  evicted?: true;
+  /** Durable tasks: the invocation count of the latest assignment. */
+  invocationCount?: number;
 }
 
 /**

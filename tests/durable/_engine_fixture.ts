@@ -18,6 +18,8 @@ export interface DurableFixture extends AsyncDisposable {
   readonly tap: WireTap;
   /** The RUNNING task runs, in trigger order. */
   readonly taskRunIds: string[];
+  /** The raw worker's id. */
+  readonly workerId: string;
 }
 
 /** Starts `runs` task runs of a one-durable-task workflow on a raw worker. */
@@ -80,6 +82,7 @@ export async function durableFixture(engine: MockEngine, runs = 1): Promise<Dura
     ports,
     tap,
     taskRunIds,
+    workerId,
     async [Symbol.asyncDispose]() {
       stop.abort();
       await reading;

@@ -13,7 +13,11 @@ import {
   type WaitCondition,
 } from "../../durable/conditions.ts";
 import { createDurableContext, type DurableContextDeps } from "../../durable/durable_context.ts";
-import { createDurableListener, type DurableListener } from "../../durable/durable_listener.ts";
+import {
+  createDurableListener,
+  type DurableListener,
+  type LegacyRetryOptions,
+} from "../../durable/legacy_listener.ts";
 import { RpcError } from "../../transport/rpc_error.ts";
 import { baseContext } from "./_base_context.ts";
 import {
@@ -40,7 +44,7 @@ interface Setup extends AsyncDisposable {
  */
 async function setup(
   engine: MockEngine,
-  options: { runs?: number; retry?: DurableContextDeps["retry"] } = {},
+  options: { runs?: number; retry?: LegacyRetryOptions } = {},
 ): Promise<Setup> {
   const fx = await durableFixture(engine, options.runs ?? 1);
   const listener = createDurableListener(fx.ports.durable, { backoff: { initialMs: 0, maxMs: 0 } });

@@ -9,7 +9,7 @@ import { createDurableContext } from "../../durable/durable_context.ts";
 import {
   createDurableListener,
   type DurableListenerOptions,
-} from "../../durable/durable_listener.ts";
+} from "../../durable/legacy_listener.ts";
 import { RpcError } from "../../transport/rpc_error.ts";
 import { baseContext } from "./_base_context.ts";
 import { durableFixture, registerLog, until } from "./_engine_fixture.ts";

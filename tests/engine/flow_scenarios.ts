@@ -54,6 +54,106 @@ const concurrencyCancelNewest: Scenario = {
   },
 };
 
+const concurrencyQueueAndCancel: Scenario = {
+  name: "concurrency ROUND_ROBIN + CANCEL_IN_PROGRESS",
+  async run(client, ctx) {
+    const started: string[] = [];
+    const gates = new Map<string, PromiseWithResolvers<void>>();
+    const gate = (id: string) => {
+      if (!gates.has(id)) gates.set(id, deferred<void>());
+      return gates.get(id)!;
+    };
+    const declare = (base: string, strategy: "GROUP_ROUND_ROBIN" | "CANCEL_IN_PROGRESS") => {
+      const wf = workflow<{ id: string }>({
+        name: ctx.name(base),
+        concurrency: { expression: "'one'", maxRuns: 1, strategy },
+      });
+      wf.task({
+        name: "hold",
+        fn: async (input, t) => {
+          started.push(input.id);
+          const aborted = new Promise<void>((resolve) =>
+            t.signal.addEventListener("abort", () => resolve(), { once: true })
+          );
+          await Promise.race([gate(input.id).promise, aborted]);
+          return { id: input.id };
+        },
+      });
+      return wf;
+    };
+    const queued = declare("conc-rr", "GROUP_ROUND_ROBIN");
+    const cancelling = declare("conc-cip", "CANCEL_IN_PROGRESS");
+    await ctx.startWorker([queued, cancelling]);
+    const waitStarted = async (id: string) => {
+      while (!started.includes(id)) await delay(50, ctx.signal);
+    };
+
+    // GROUP_ROUND_ROBIN: the second run waits for the first, then runs.
+    const r1 = await client.runs.trigger(queued, { id: "r1" });
+    await waitStarted("r1");
+    const r2 = await client.runs.trigger(queued, { id: "r2" });
+    await delay(3_000, ctx.signal);
+    assert.ok(!started.includes("r2"), "the second run started while the first held the key");
+    gate("r1").resolve();
+    gate("r2").resolve();
+    assert.equal((await r1.result({ signal: ctx.signal })).status, "COMPLETED");
+    const second = await ctx.measure("queued run→done", () => r2.result({ signal: ctx.signal }));
+    assert.equal(second.status, "COMPLETED");
+
+    // CANCEL_IN_PROGRESS: the newcomer cancels the running one.
+    const c1 = await client.runs.trigger(cancelling, { id: "c1" });
+    await waitStarted("c1");
+    const c2 = await client.runs.trigger(cancelling, { id: "c2" });
+    assert.equal((await c1.result({ signal: ctx.signal })).status, "CANCELLED");
+    await waitStarted("c2");
+    gate("c2").resolve();
+    assert.deepEqual((await c2.result({ signal: ctx.signal })).outputs.hold, { id: "c2" });
+  },
+};
+
+const triggerLabelsSlotCost: Scenario = {
+  name: "trigger labels + slotCost",
+  async run(client, ctx) {
+    const started: number[] = [];
+    const gates = [deferred<void>(), deferred<void>()];
+    const plain = workflow({ name: ctx.name("trigger-labels") });
+    plain.task({ name: "t", fn: (_input, t) => ({ workerId: t.workerId }) });
+    const heavy = workflow<{ n: number }>({ name: ctx.name("slot-cost") });
+    heavy.task({
+      name: "t",
+      slotCost: 2,
+      fn: async (input) => {
+        started.push(input.n);
+        await gates[input.n].promise;
+        return {};
+      },
+    });
+    const worker = await ctx.startWorker([plain, heavy], { slots: 2, labels: { zone: "a" } });
+
+    // The trigger's labels replace the task's (none): zone=b is required, the worker has zone=a.
+    let ran = false;
+    const labelled = await client.runs.trigger(plain, {}, {
+      desiredWorkerLabels: { zone: { value: "b", required: true } },
+    });
+    const done = labelled.result({ signal: ctx.signal }).then((r) => (ran = true, r));
+    await delay(4_000, ctx.signal);
+    assert.equal(ran, false, "a run whose trigger requires zone=b ran on a zone=a worker");
+    await worker.upsertLabels({ zone: "b" });
+    assert.deepEqual((await done).outputs.t, { workerId: worker.id });
+
+    // slotCost 2 on a worker with 2 slots: one run at a time.
+    const a = await client.runs.trigger(heavy, { n: 0 });
+    const b = await client.runs.trigger(heavy, { n: 1 });
+    while (started.length === 0) await delay(50, ctx.signal);
+    await delay(3_000, ctx.signal);
+    assert.equal(started.length, 1, "two runs of slotCost 2 ran at once on 2 slots");
+    gates[0].resolve();
+    gates[1].resolve();
+    assert.equal((await a.result({ signal: ctx.signal })).status, "COMPLETED");
+    assert.equal((await b.result({ signal: ctx.signal })).status, "COMPLETED");
+  },
+};
+
 const requiredLabel: Scenario = {
   name: "required worker label",
   async run(client, ctx) {
@@ -178,6 +278,8 @@ const onSuccessStandalone: Scenario = {
 /** The flow-control scenarios, in table order. */
 export const flowScenarios: readonly Scenario[] = [
   concurrencyCancelNewest,
+  concurrencyQueueAndCancel,
+  triggerLabelsSlotCost,
   requiredLabel,
   staticRateLimit,
   stickyHard,

@@ -254,7 +254,7 @@ Deno.test("MockEngine.faults.failNext fails the next calls of one method with th
     "injected fault: GetVersion fails with unavailable",
   );
   await rejectsWith(c.dispatcher.getVersion({}), Code.Unavailable, /injected fault/);
-  assert.equal((await c.dispatcher.getVersion({})).version, "v0.79.0");
+  assert.equal((await c.dispatcher.getVersion({})).version, "v0.104.7");
   assert.throws(() => engine.faults.failNext("GetVersion", "nope" as never), TypeError);
   assert.throws(() => engine.faults.failNext("GetVersion", "internal", 0), RangeError);
   assert.deepEqual(engine.rpcLog().map((e) => e.error), ["unavailable", "unavailable", undefined]);

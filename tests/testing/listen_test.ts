@@ -40,7 +40,7 @@ const nativeStack: Stack = (baseUrl, token, caPem) =>
 
 async function basicSequence(engine: MockEngine, transport: Transport): Promise<void> {
   const c = clientsOf(transport);
-  assert.equal((await c.dispatcher.getVersion({})).version, "v0.79.0");
+  assert.equal((await c.dispatcher.getVersion({})).version, "v0.104.7");
   await c.admin.putWorkflow({
     name: "net",
     tasks: [task("net", "a"), task("net", "b", { parents: ["a"] })],

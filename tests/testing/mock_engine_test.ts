@@ -7,7 +7,7 @@ import { clientsOf, json, listenDurable, startWorker, task, trigger } from "./_h
 Deno.test("MockEngine runs a one-task workflow: register, assign, complete, run details", async () => {
   await using engine = new MockEngine();
   const c = clientsOf(engine.transport());
-  assert.equal((await c.dispatcher.getVersion({})).version, "v0.79.0");
+  assert.equal((await c.dispatcher.getVersion({})).version, "v0.104.7");
   await c.admin.putWorkflow({ name: "wf", tasks: [task("wf", "hello")] });
   const worker = await startWorker(engine, c, "w1", ["wf:hello"]);
   const runId = await trigger(c, "wf", { name: "x" }, { additionalMetadata: { k: "v" } });

@@ -1,9 +1,15 @@
-import type { DurableEventData, DurablePort } from "../transport/ports.ts";
+import type { DurableConditionsInput, DurableEventData, DurablePort } from "../transport/ports.ts";
 import { isTransient } from "../transport/rpc_error.ts";
 import type { JsonValue } from "../transport/types.ts";
 import { describeValue } from "../transport/describe.ts";
 import { backoffDelay, sleep } from "../transport/retry.ts";
 import { createRequestQueue, type RequestQueue } from "./_request_queue.ts";
+import type {
+  DurableChildHandle,
+  DurablePath,
+  DurableRun,
+  DurableRunOptions,
+} from "./durable_path.ts";
 
 /** Options of {@link createDurableListener}. */
 export interface DurableListenerOptions {
@@ -87,7 +93,7 @@ interface OpenStream {
  * @throws {RangeError} When an option is negative or not a number.
  * @example
  * ```ts
- * import { createDurableListener } from "./durable_listener.ts";
+ * import { createDurableListener } from "./legacy_listener.ts";
  * import type { DurablePort } from "../transport/ports.ts";
  * import assert from "node:assert/strict";
  * const port: DurablePort = {
@@ -379,4 +385,161 @@ function nonNegative(value: unknown, name: string, fallback: number): number {
     );
   }
   return value;
+}
+
+/** Retries of a transient `RegisterDurableEvent` failure. */
+export interface LegacyRetryOptions {
+  /** Attempts in all; default 5. */
+  attempts?: number;
+  /** First delay, doubling; default 200 ms. */
+  initialMs?: number;
+  /** Delay cap; default 5 000 ms. */
+  maxMs?: number;
+}
+
+const REGISTER_TIMEOUT_MS = 5_000;
+
+/**
+ * Binds one attempt to the legacy path (engines before v0.80.0): a wait registers with
+ * `RegisterDurableEvent` (transient failures retried) and takes the first event of its
+ * subscription on the shared `ListenForDurableEvent` stream. The legacy path has no event
+ * log: `memo` runs its function every time, children and eviction are not available.
+ *
+ * @param listener The worker's shared legacy listener.
+ * @param port The legacy durable RPCs.
+ * @param options The attempt and the registration retries.
+ * @returns The attempt's durable operations.
+ * @example
+ * ```ts
+ * import { createDurableListener, createLegacyRun } from "./legacy_listener.ts";
+ * import type { DurablePort } from "../transport/ports.ts";
+ * import assert from "node:assert/strict";
+ * const port: DurablePort = {
+ *   registerDurableEvent: () => Promise.resolve(),
+ *   async *listenForDurableEvent(requests) {
+ *     for await (const { taskId, signalKey } of requests) {
+ *       yield { taskId, signalKey, data: new TextEncoder().encode('{"CREATE":{}}') };
+ *     }
+ *   },
+ * };
+ * await using listener = createDurableListener(port);
+ * const run = createLegacyRun(listener, port, {
+ *   taskRunId: "run-1",
+ *   invocationCount: 1,
+ *   signal: new AbortController().signal,
+ * });
+ * const none = { sleepConditions: [], userEventConditions: [] };
+ * assert.deepEqual(await run.wait("k", none, { description: "k" }), { CREATE: {} });
+ * ```
+ */
+export function createLegacyRun(
+  listener: DurableListener,
+  port: DurablePort,
+  options: DurableRunOptions & { retry?: LegacyRetryOptions },
+): DurableRun {
+  const { taskRunId, invocationCount, signal, onWaiting } = options;
+  const attempts = options.retry?.attempts ?? 5;
+  const initialMs = options.retry?.initialMs ?? 200;
+  const maxMs = options.retry?.maxMs ?? 5_000;
+
+  async function register(signalKey: string, conditions: DurableConditionsInput): Promise<void> {
+    const input = { taskId: taskRunId, signalKey, conditions };
+    for (let attempt = 1;; attempt++) {
+      try {
+        await port.registerDurableEvent(input, { signal, timeoutMs: REGISTER_TIMEOUT_MS });
+        return;
+      } catch (err) {
+        if (signal.aborted) throw signal.reason;
+        if (!isTransient(err) || attempt >= attempts) throw err;
+        await sleep(backoffDelay(attempt, initialMs, maxMs), signal);
+      }
+    }
+  }
+
+  return {
+    path: "legacy",
+    invocationCount,
+    async wait(signalKey, conditions, waitOptions): Promise<JsonValue> {
+      // Register first, then subscribe: the engine answers a subscription with a completion
+      // that happened before it (hatchet-protocol.md §6.3), so nothing can be missed, and a
+      // failed registration leaves no subscription to undo. No per-wait AbortController either
+      // (about 1 KB), which matters to a worker holding thousands of waits.
+      await register(signalKey, conditions);
+      const events = listener.subscribe(taskRunId, signalKey, { signal });
+      onWaiting?.(true, waitOptions.description);
+      try {
+        const result = await events.next();
+        if (result.done) {
+          throw new Error(
+            `Durable wait for signal key ${JSON.stringify(signalKey)} ended without a result`,
+          );
+        }
+        return result.value;
+      } finally {
+        onWaiting?.(false, waitOptions.description);
+        await events.return();
+      }
+    },
+    async memo(_key, compute): Promise<JsonValue> {
+      signal.throwIfAborted();
+      return await compute();
+    },
+    spawn(): Promise<DurableChildHandle[]> {
+      return Promise.reject(
+        new Error(
+          "Durable children need the durable event log (engine v0.80.0 or newer); this engine only offers the legacy RegisterDurableEvent path",
+        ),
+      );
+    },
+    evict(): Promise<void> {
+      return Promise.reject(
+        new Error("Eviction needs the durable event log (engine v0.80.0 or newer)"),
+      );
+    },
+    close(): void {},
+  };
+}
+
+/**
+ * The legacy path as a {@link DurablePath}: one lazily opened {@link DurableListener} shared
+ * by the attempts it binds.
+ *
+ * @param port The legacy durable RPCs.
+ * @param options Listener options and registration retries.
+ * @returns The path; close it when the worker stops.
+ * @example
+ * ```ts
+ * import { createLegacyPath } from "./legacy_listener.ts";
+ * import type { DurablePort } from "../transport/ports.ts";
+ * import assert from "node:assert/strict";
+ * const port: DurablePort = {
+ *   registerDurableEvent: () => Promise.resolve(),
+ *   async *listenForDurableEvent() {},
+ * };
+ * await using path = createLegacyPath(port);
+ * assert.equal(path.kind, "legacy");
+ * ```
+ */
+export function createLegacyPath(
+  port: DurablePort,
+  options: DurableListenerOptions & { retry?: LegacyRetryOptions } = {},
+): DurablePath {
+  let listener: DurableListener | undefined;
+  let closed = false;
+  async function close(): Promise<void> {
+    closed = true;
+    const l = listener;
+    listener = undefined;
+    await l?.close();
+  }
+  return {
+    kind: "legacy",
+    open(runOptions) {
+      if (closed) throw new Error("Durable event listener is closed");
+      listener ??= createDurableListener(port, options);
+      return createLegacyRun(listener, port, { ...runOptions, retry: options.retry });
+    },
+    close,
+    [Symbol.asyncDispose]: close,
+  };
 }

@@ -8,7 +8,7 @@ import { SleepCondition, UserEventCondition } from "../../durable/conditions.ts"
 import {
   createDurableListener,
   type DurableListenerOptions,
-} from "../../durable/durable_listener.ts";
+} from "../../durable/legacy_listener.ts";
 import { toDurableConditions } from "../../durable/to_conditions.ts";
 import { RpcError } from "../../transport/rpc_error.ts";
 import { complete, durableFixture, durableLog, first, until } from "./_engine_fixture.ts";
