@@ -147,7 +147,8 @@ export function createNativeTransport(options: NativeTransportOptions): Closable
     stream: (method, signal, timeoutMs, header, input, contextValues) =>
       method.methodKind === "server_streaming" && plainCalls && header === undefined
         ? http.serverStream(baseUrl, token, method, signal, timeoutMs, input)
-        : method.methodKind === "bidi_streaming" && plainCalls && header === undefined
+        : method.methodKind === "bidi_streaming" && method.parent.typeName === "v1.V1Dispatcher" &&
+            plainCalls && header === undefined
         ? http.bidiStream(baseUrl, token, method, signal, timeoutMs, input)
         : streaming.stream(method, signal, timeoutMs, header, input, contextValues),
   };
@@ -440,7 +441,9 @@ function createFetchH2Client(
     } as StreamResponse<I, O>;
   }
 
-  // Bidi streams (the durable streams) too: Connect's streaming pipeline races every read of
+  // (Only the durable streams: on this path the run subscription's fetch span, under OTEL_DENO,
+  // ended up the parent of later trigger spans; that stream stays on Connect for now.)
+  // The durable bidi streams (V1Dispatcher) too: Connect's streaming pipeline races every read of
   // the response against one promise that settles only when the call ends, which adds a
   // reaction to it per message: a worker's long-lived DurableTask stream kept every message it
   // ever received reachable. Here each request message is framed as the caller yields it, and
@@ -460,29 +463,46 @@ function createFetchH2Client(
       requests.return?.()?.catch?.(() => {});
     };
     call.signal.addEventListener("abort", stopRequests, { once: true });
+    // The requests are pumped from here, in the caller's async context: pulled from inside
+    // fetch, they would run in the context of Deno's fetch span (OTEL_DENO), and so would
+    // whatever they wake.
+    let controller!: ReadableStreamDefaultController<Uint8Array>;
     const body = new ReadableStream<Uint8Array>({
-      // An errored request body is what makes the HTTP/2 layer reset the stream on abort.
-      start(controller) {
-        call.signal.addEventListener("abort", () => controller.error(call.signal.reason), {
-          once: true,
-        });
-      },
-      async pull(controller) {
-        try {
-          const next = await requests.next();
-          if (next.done === true) controller.close();
-          else {
-            const message = create(method.input, next.value);
-            controller.enqueue(encodeEnvelope(toBinary(method.input, message)));
-          }
-        } catch (e) {
-          controller.error(e);
-        }
+      start(c) {
+        controller = c;
       },
       cancel() {
         stopRequests();
       },
     });
+    // An errored request body is what makes the HTTP/2 layer reset the stream on abort.
+    call.signal.addEventListener("abort", () => {
+      try {
+        controller.error(call.signal.reason);
+      } catch {
+        // Already closed.
+      }
+    }, { once: true });
+    void (async () => {
+      try {
+        for (;;) {
+          const next = await requests.next();
+          if (call.signal.aborted) return;
+          if (next.done === true) {
+            controller.close();
+            return;
+          }
+          const message = create(method.input, next.value);
+          controller.enqueue(encodeEnvelope(toBinary(method.input, message)));
+        }
+      } catch (e) {
+        try {
+          controller.error(e);
+        } catch {
+          // Already closed or errored.
+        }
+      }
+    })();
     let res: Response;
     try {
       res = await fetch(`${baseUrl}/${method.parent.typeName}/${method.name}`, {

@@ -599,6 +599,7 @@ export function createWorker<L = undefined>(
   }
 
   function endEvicted(attempt: Attempt, reason: string): void {
+    observer.metrics.evictions++;
     attempt.evicted = true;
     attempt.lease?.release();
     abortAttempt(attempt, new TaskCancelledError("worker", `evicted: ${reason}`));

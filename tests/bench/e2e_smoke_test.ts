@@ -25,10 +25,14 @@ Deno.test("bench/e2e.ts --smoke prints the table and, last, a JSON line with eve
       "log_lines_per_s official",
       "wake_ms p50",
       "wake_ms p99",
+      "wake_ms_legacy p50",
+      "wake_ms_legacy p99",
       "unary_rtt_ms",
       "unary_200kb_ms native",
       "unary_200kb_ms node",
       "bytes_per_wait",
+      "rss_mb_100k_waits",
+      "bytes_per_held_task",
       "virtual_day_ms",
       "schedule_10k_keys_tasks_per_s",
     ]
@@ -40,15 +44,18 @@ Deno.test("bench/e2e.ts --smoke prints the table and, last, a JSON line with eve
   assert.deepEqual(Object.keys(result), [
     "tasks_per_s",
     "wake_ms",
+    "wake_ms_legacy",
     "unary_rtt_ms",
     "unary_200kb_ms",
     "log_lines_per_s",
     "bytes_per_wait",
+    "rss_mb_100k_waits",
     "virtual_day_ms",
     "schedule_10k_keys_tasks_per_s",
   ]);
   assert.deepEqual(Object.keys(result.tasks_per_s), ["ours", "ours_node", "official"]);
   assert.deepEqual(Object.keys(result.wake_ms), ["p50", "p99"]);
+  assert.deepEqual(Object.keys(result.wake_ms_legacy), ["p50", "p99"]);
   assert.deepEqual(Object.keys(result.unary_200kb_ms), ["native", "node"]);
   assert.deepEqual(Object.keys(result.log_lines_per_s), ["ours", "official"]);
 
@@ -58,11 +65,14 @@ Deno.test("bench/e2e.ts --smoke prints the table and, last, a JSON line with eve
     result.tasks_per_s.ours_node,
     result.wake_ms.p50,
     result.wake_ms.p99,
+    result.wake_ms_legacy.p50,
+    result.wake_ms_legacy.p99,
     result.unary_rtt_ms,
     result.unary_200kb_ms.native,
     result.unary_200kb_ms.node,
     result.log_lines_per_s.ours,
     result.bytes_per_wait,
+    result.rss_mb_100k_waits,
     result.virtual_day_ms,
     result.schedule_10k_keys_tasks_per_s,
   ];

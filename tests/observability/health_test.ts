@@ -117,7 +117,7 @@ Deno.test("Worker /health answers 503 while the engine is down and 200 again aft
 });
 
 Deno.test("Worker /metrics counts tasks, slots in use, pending waits, dropped log lines and RPC latency", async () => {
-  await using engine = new MockEngine();
+  await using engine = new MockEngine({ version: "v0.79.0" }); // the legacy path: its durable RPC is unary
   const gate = Promise.withResolvers<void>();
   const running = Promise.withResolvers<void>();
   const wf = workflow({ name: "counted" });

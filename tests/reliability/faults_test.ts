@@ -41,7 +41,7 @@ function expectedLines(from: number, to: number, prefix: string): string[] {
 
 for (const http of STACKS) {
   Deno.test(`Worker over ${http} reconnects ListenV2 and the durable listener when the engine listener restarts on the same port, and finishes every run`, async () => {
-    await using engine = new MockEngine();
+    await using engine = new MockEngine({ version: "v0.79.0" }); // the legacy durable listener's reconnects
     const first = await engine.listen();
     await using client = networkClient(engine, first.hostPort, http);
     const rec = recordingLogger();
@@ -187,7 +187,7 @@ for (const http of STACKS) {
   });
 
   Deno.test(`Worker over ${http} retries results, logs, stream chunks and durable waits while unary calls fail with unavailable`, async () => {
-    await using engine = new MockEngine();
+    await using engine = new MockEngine({ version: "v0.79.0" }); // legacy durable RPCs fail here
     await using server = await engine.listen();
     await using client = networkClient(engine, server.hostPort, http);
     const rec = recordingLogger();
