@@ -26,6 +26,7 @@ import {
 } from "./harness.ts";
 import { runsScenarios } from "./runs_scenarios.ts";
 import { flowScenarios } from "./flow_scenarios.ts";
+import { durableScenarios } from "./durable_scenarios.ts";
 
 /** Triggers and waits for the result under the scenario's signal. */
 async function runToEnd(
@@ -708,5 +709,6 @@ export const scenarios: readonly Scenario[] = [
   fiftyConcurrent,
   ...runsScenarios,
   ...flowScenarios,
+  ...durableScenarios,
   engineRestart,
 ];
