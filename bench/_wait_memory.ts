@@ -10,7 +10,7 @@
 // machinery) to measure what the engine itself keeps per wait. Prints one JSON line.
 
 import { createWorker, UserEventCondition, workflow } from "../mod.ts";
-import { createRequestQueue } from "../durable/_request_queue.ts";
+import { createRequestQueue } from "../transport/_request_queue.ts";
 import { MockEngine } from "../testing/mod.ts";
 import { enginePortsOf } from "../worker/client.ts";
 

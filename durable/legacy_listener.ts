@@ -3,7 +3,7 @@ import { isTransient } from "../transport/rpc_error.ts";
 import type { JsonValue } from "../transport/types.ts";
 import { describeValue } from "../transport/describe.ts";
 import { backoffDelay, sleep } from "../transport/retry.ts";
-import { createRequestQueue, type RequestQueue } from "./_request_queue.ts";
+import { createRequestQueue, type RequestQueue } from "../transport/_request_queue.ts";
 import type {
   DurableChildHandle,
   DurablePath,

@@ -9,7 +9,7 @@ import type { SubscriptionsPort, WorkflowRunEventData } from "../transport/ports
 import { isTransient, RpcError } from "../transport/rpc_error.ts";
 import { backoffDelay, sleep } from "../transport/retry.ts";
 import { describeValue } from "../transport/describe.ts";
-import { createRequestQueue, type RequestQueue } from "./_request_queue.ts";
+import { createRequestQueue, type RequestQueue } from "../transport/_request_queue.ts";
 
 /** Options of {@link createRunListener}. */
 export interface RunListenerOptions {
