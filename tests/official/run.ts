@@ -706,6 +706,47 @@ const SCENARIOS: Scenario[] = [
     },
   },
   {
+    name: "concurrency: CANCEL_NEWEST on input.group cancels a second run of the same group",
+    async run(h) {
+      const a = await h.trigger("limited", { group: "g", gate: "a" });
+      await h.logged(a, "one_at_a_time", "admitted");
+      const b = await h.trigger("limited", { group: "g", gate: "b" });
+      // Another group is not held back by the first.
+      const c = await h.trigger("limited", { group: "h", gate: "c" });
+      await h.logged(c, "one_at_a_time", "admitted");
+      const second = (await h.settle(b)).one_at_a_time;
+      assert.equal(second.status, "CANCELLED", second.error);
+      assert.equal(h.tasks(a).one_at_a_time.status, "RUNNING");
+      await h.worker.send("open", { gate: "limited-a" });
+      await h.worker.send("open", { gate: "limited-c" });
+      const first = (await h.settle(a)).one_at_a_time;
+      assert.equal(first.status, "COMPLETED", first.error);
+      assert.deepEqual(first.output, { gate: "a" });
+      assert.equal((await h.settle(c)).one_at_a_time.status, "COMPLETED");
+    },
+  },
+  {
+    name: "desired worker labels: a required label the worker has runs; one it lacks stays queued",
+    async run(h) {
+      const worker = h.engine.workers().find((w) => w.active && w.actions.length > 0);
+      assert.equal(worker?.labels.gpu, "yes");
+      const id = await h.trigger("labelled");
+      const { on_gpu } = await h.settle(id);
+      assert.equal(on_gpu.status, "COMPLETED", on_gpu.error);
+      assert.deepEqual(on_gpu.output, { ran: "gpu" });
+      const queued = await h.trigger("unmatched");
+      await h.until("the on_tpu task", () => h.tasks(queued).on_tpu);
+      await h.engine.advance("10s");
+      // The worker has free slots: a task without labels runs past the one it cannot take.
+      const later = await h.trigger("simple", { name: "past" });
+      assert.equal((await h.settle(later)).hello.status, "COMPLETED");
+      const { on_tpu } = h.tasks(queued);
+      assert.equal(on_tpu.status, "QUEUED");
+      await h.worker.send("cancel", { runId: queued });
+      assert.equal((await h.settle(queued)).on_tpu.status, "CANCELLED");
+    },
+  },
+  {
     name: "reconnect after the engine's listener restarts",
     last: true,
     async run(h) {

@@ -12,7 +12,9 @@ import readline from "node:readline";
 
 // The SDK is CommonJS without an exports map.
 const require = createRequire(import.meta.url);
-const { HatchetClient, Or } = require("@hatchet-dev/typescript-sdk/v1");
+const { ConcurrencyLimitStrategy, HatchetClient, Or } = require(
+  "@hatchet-dev/typescript-sdk/v1",
+);
 
 const hatchet = HatchetClient.init();
 // A stream the mock does not serve ends in a rejection nothing in the SDK catches; it is
@@ -241,6 +243,39 @@ streamer.task({
   },
 });
 
+// One run per `input.group` at a time; a second while one runs is cancelled.
+const limited = hatchet.workflow({
+  name: "limited",
+  concurrency: {
+    expression: "input.group",
+    maxRuns: 1,
+    limitStrategy: ConcurrencyLimitStrategy.CANCEL_NEWEST,
+  },
+});
+limited.task({
+  name: "one_at_a_time",
+  executionTimeout: "10m",
+  fn: async (input, ctx) => {
+    await ctx.logger.info("admitted");
+    await gate(`limited-${input.gate}`).promise;
+    return { gate: input.gate };
+  },
+});
+
+// The worker carries the label gpu=yes and not tpu.
+const labelled = hatchet.workflow({ name: "labelled" });
+labelled.task({
+  name: "on_gpu",
+  desiredWorkerLabels: { gpu: { value: "yes", required: true } },
+  fn: () => ({ ran: "gpu" }),
+});
+const unmatched = hatchet.workflow({ name: "unmatched" });
+unmatched.task({
+  name: "on_tpu",
+  desiredWorkerLabels: { tpu: { value: "yes", required: true } },
+  fn: () => ({ ran: "tpu" }),
+});
+
 const workflows = [
   simple,
   dag,
@@ -261,6 +296,9 @@ const workflows = [
   parent,
   replayed,
   streamer,
+  limited,
+  labelled,
+  unmatched,
 ];
 const byName = new Map(workflows.map((w) => [w.name, w]));
 
@@ -326,7 +364,11 @@ readline.createInterface({ input: process.stdin }).on("line", (line) => {
 });
 process.stdin.on("end", () => process.exit(0));
 
-const worker = await hatchet.worker("official-typescript", { workflows, slots: 2 });
+const worker = await hatchet.worker("official-typescript", {
+  workflows,
+  slots: 2,
+  labels: { gpu: "yes" },
+});
 // start() resolves only when the worker stops, so it is not awaited here.
 worker.start().catch((err) => {
   process.stderr.write(`worker failed: ${err?.message ?? err}\n`);

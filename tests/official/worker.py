@@ -13,7 +13,10 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from hatchet_sdk import (
+    ConcurrencyExpression,
+    ConcurrencyLimitStrategy,
     Context,
+    DesiredWorkerLabel,
     DurableContext,
     EmptyModel,
     Hatchet,
@@ -270,9 +273,45 @@ async def emit(input: EmptyModel, ctx: Context) -> dict[str, Any]:
     return {"streamed": 2}
 
 
+# One run per input.group at a time; a second while one runs is cancelled.
+limited = hatchet.workflow(
+    name="limited",
+    concurrency=ConcurrencyExpression(
+        expression="input.group",
+        max_runs=1,
+        limit_strategy=ConcurrencyLimitStrategy.CANCEL_NEWEST,
+    ),
+)
+
+
+@limited.task(execution_timeout=timedelta(minutes=10))
+async def one_at_a_time(input: EmptyModel, ctx: Context) -> dict[str, Any]:
+    ctx.log("admitted")
+    await wait_gate(f"limited-{data(input).get('gate')}")
+    return {"gate": data(input).get("gate")}
+
+
+# The worker carries the label gpu=yes and not tpu.
+labelled = hatchet.workflow(name="labelled")
+
+
+@labelled.task(desired_worker_labels=[DesiredWorkerLabel(key="gpu", value="yes", required=True)])
+def on_gpu(input: EmptyModel, ctx: Context) -> dict[str, Any]:
+    return {"ran": "gpu"}
+
+
+unmatched = hatchet.workflow(name="unmatched")
+
+
+@unmatched.task(desired_worker_labels=[DesiredWorkerLabel(key="tpu", value="yes", required=True)])
+def on_tpu(input: EmptyModel, ctx: Context) -> dict[str, Any]:
+    return {"ran": "tpu"}
+
+
 WORKFLOWS = [
     simple, dag, skip, logs, retry, failing, timeout, refresh, holder, durable_sleep,
     durable_event, durable_or, on_event, cancel_me, self_cancel, child, parent, replayed, streamer,
+    limited, labelled, unmatched,
 ]
 BY_NAME = {w.name: w for w in WORKFLOWS}
 
@@ -382,7 +421,7 @@ def serve_commands() -> None:
 
 def main() -> None:
     threading.Thread(target=serve_commands, daemon=True).start()
-    worker = hatchet.worker("official-python", slots=2, workflows=WORKFLOWS)
+    worker = hatchet.worker("official-python", slots=2, labels={"gpu": "yes"}, workflows=WORKFLOWS)
     worker.start()
 
 
