@@ -411,32 +411,12 @@ function createFetchH2Client(
       call.end();
       throw call.error(e);
     }
-    const response = res;
-    async function* messages(): AsyncGenerator<MessageShape<O>> {
-      const trailer = new Headers();
-      const envelopes = new EnvelopeSplitter();
-      try {
-        for await (const chunk of readBody(response, trailer, call.signal, call.end)) {
-          envelopes.push(chunk);
-          for (let e; (e = envelopes.next()) !== undefined;) {
-            yield await decodeMessage(method.output, e, response.headers);
-          }
-        }
-        if (envelopes.pending) {
-          throw new ConnectError("protocol error: incomplete envelope", Code.InvalidArgument);
-        }
-        const error = findTrailerError(trailer);
-        if (error !== undefined) throw error;
-      } catch (e) {
-        throw call.error(e);
-      }
-    }
     return {
       stream: true,
       service: method.parent,
       method,
-      header: response.headers,
-      message: messages(),
+      header: res.headers,
+      message: responseMessages(method.output, res, call),
       trailer: new Headers(),
     } as StreamResponse<I, O>;
   }
@@ -530,22 +510,8 @@ function createFetchH2Client(
     }
     const response = res;
     async function* messages(): AsyncGenerator<MessageShape<O>> {
-      const trailer = new Headers();
-      const envelopes = new EnvelopeSplitter();
       try {
-        for await (const chunk of readBody(response, trailer, call.signal, call.end)) {
-          envelopes.push(chunk);
-          for (let e; (e = envelopes.next()) !== undefined;) {
-            yield await decodeMessage(method.output, e, response.headers);
-          }
-        }
-        if (envelopes.pending) {
-          throw new ConnectError("protocol error: incomplete envelope", Code.InvalidArgument);
-        }
-        const error = findTrailerError(trailer);
-        if (error !== undefined) throw error;
-      } catch (e) {
-        throw call.error(e);
+        yield* responseMessages(method.output, response, call);
       } finally {
         call.signal.removeEventListener("abort", stopRequests);
         stopRequests();
@@ -574,6 +540,35 @@ function createFetchH2Client(
       return Promise.resolve();
     },
   };
+}
+
+/**
+ * The messages of a streaming response, cut from its body as it arrives: an incomplete last
+ * envelope or an error status in the trailers ends it with that error, and every error is what
+ * the call reports (`call.error`).
+ */
+async function* responseMessages<O extends DescMessage>(
+  schema: O,
+  response: Response,
+  call: { signal: AbortSignal; end(): void; error(e: unknown): ConnectError },
+): AsyncGenerator<MessageShape<O>> {
+  const trailer = new Headers();
+  const envelopes = new EnvelopeSplitter();
+  try {
+    for await (const chunk of readBody(response, trailer, call.signal, call.end)) {
+      envelopes.push(chunk);
+      for (let e; (e = envelopes.next()) !== undefined;) {
+        yield await decodeMessage(schema, e, response.headers);
+      }
+    }
+    if (envelopes.pending) {
+      throw new ConnectError("protocol error: incomplete envelope", Code.InvalidArgument);
+    }
+    const error = findTrailerError(trailer);
+    if (error !== undefined) throw error;
+  } catch (e) {
+    throw call.error(e);
+  }
 }
 
 async function* readBody(
