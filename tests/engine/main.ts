@@ -3,13 +3,19 @@
 // Without HATCHET_CLIENT_TOKEN it prints one line and exits 0.
 //
 //   HATCHET_CLIENT_TOKEN=... HATCHET_CLIENT_HOST_PORT=host:7077 HATCHET_CLIENT_TLS_STRATEGY=none \
-//     deno task test:engine [--only=<scenario substring>] [--stack=native|node]
+//     deno task test:engine [--only=<scenario substring>] [--stack=native|node] [--no-official]
 //
 // HATCHET_TEST_CONCURRENCY (default 4) bounds how many scenarios run at once;
 // HATCHET_TEST_ENGINE_RESTART is a shell command the "engine restart" scenario runs (skipped
 // when unset).
+//
+// Unless --no-official is given, it first installs the official TypeScript and Python SDKs as
+// `deno task test:official` does (tests/official/install.ts; npm and PyPI) for the scenario that
+// measures our durable waits next to theirs (official_scenarios.ts); if that fails, the scenario
+// measures ours alone and says why.
 
 import { ConfigError, resolveConfig } from "../../transport/config.ts";
+import { ensurePythonSdk, ensureTypeScriptSdk } from "../official/install.ts";
 
 const ENV_NAMES = "HATCHET_CLIENT_*,HATCHET_TEST_*";
 
@@ -42,11 +48,38 @@ const permissions = [
   "--allow-write=/tmp",
   `--allow-env=${ENV_NAMES}`,
   `--allow-read=${["/tmp", ...files].join(",")}`,
-  ...(Deno.env.get("HATCHET_TEST_ENGINE_RESTART") ? ["--allow-run=sh"] : []),
 ];
+const runs = Deno.env.get("HATCHET_TEST_ENGINE_RESTART") ? ["sh"] : [];
+
+// The official SDKs, for the side-by-side scenario: run by the suite as child processes.
+const official: Record<string, string> = {};
+const onlyArg = Deno.args.find((a) => a.startsWith("--only="))?.slice("--only=".length);
+const wantOfficial = !Deno.args.includes("--no-official") &&
+  (onlyArg === undefined || "durable wake: ours vs official sdks".includes(onlyArg.toLowerCase()));
+if (wantOfficial) {
+  try {
+    official.HATCHET_TEST_OFFICIAL_PYTHON = await ensurePythonSdk();
+  } catch (err) {
+    console.log(`official Python SDK not available: ${(err as Error).message.split("\n")[0]}`);
+  }
+  try {
+    await ensureTypeScriptSdk();
+    const out = await new Deno.Command("node", {
+      args: ["-e", "process.stdout.write(process.execPath)"],
+      stdout: "piped",
+      stderr: "null",
+    }).output();
+    if (out.success) official.HATCHET_TEST_OFFICIAL_NODE = new TextDecoder().decode(out.stdout);
+  } catch (err) {
+    console.log(`official TypeScript SDK not available: ${(err as Error).message.split("\n")[0]}`);
+  }
+  runs.push(...Object.values(official));
+}
+if (runs.length > 0) permissions.push(`--allow-run=${runs.join(",")}`);
 const suite = new URL("./suite.ts", import.meta.url).pathname;
 const { code } = await new Deno.Command(Deno.execPath(), {
-  args: ["run", ...permissions, suite, ...Deno.args],
+  args: ["run", ...permissions, suite, ...Deno.args.filter((a) => a !== "--no-official")],
+  env: official,
   stdin: "null",
   stdout: "inherit",
   stderr: "inherit",

@@ -27,6 +27,7 @@ import {
 import { runsScenarios } from "./runs_scenarios.ts";
 import { flowScenarios } from "./flow_scenarios.ts";
 import { durableScenarios } from "./durable_scenarios.ts";
+import { officialScenarios } from "./official_scenarios.ts";
 
 /** Triggers and waits for the result under the scenario's signal. */
 async function runToEnd(
@@ -710,5 +711,6 @@ export const scenarios: readonly Scenario[] = [
   ...runsScenarios,
   ...flowScenarios,
   ...durableScenarios,
+  ...officialScenarios,
   engineRestart,
 ];

@@ -34,6 +34,8 @@ const env = Object.fromEntries(
     ].map((name) => `HATCHET_CLIENT_${name}`),
     "HATCHET_TEST_CONCURRENCY",
     "HATCHET_TEST_ENGINE_RESTART",
+    "HATCHET_TEST_OFFICIAL_PYTHON",
+    "HATCHET_TEST_OFFICIAL_NODE",
   ].map((name) => [name, Deno.env.get(name)]),
 );
 const concurrency = Number(env.HATCHET_TEST_CONCURRENCY ?? "4");

@@ -21,9 +21,7 @@ import { MockEngine } from "../../testing/mod.ts";
 import type { EngineListener, TaskRunInfo } from "../../testing/mod.ts";
 import type { JsonObject } from "../../mod.ts";
 
-const HERE = new URL(".", import.meta.url).pathname;
-const TS_SDK_VERSION = "1.33.2";
-const PY_SDK_VERSION = "1.43.1";
+import { ensurePythonSdk, ensureTypeScriptSdk, HERE } from "./install.ts";
 
 type Sdk = "typescript" | "python";
 
@@ -67,84 +65,6 @@ function parseArgs(args: string[]): Args {
     }
   }
   return { sdks, only, verbose, trigger };
-}
-
-// ------------------------------------------------------------------------------- setup
-
-async function exec(cmd: string, args: string[], cwd?: string): Promise<void> {
-  const out = await new Deno.Command(cmd, {
-    args,
-    cwd,
-    stdout: "piped",
-    stderr: "piped",
-  })
-    .output();
-  if (!out.success) {
-    const text = new TextDecoder().decode(out.stderr) +
-      new TextDecoder().decode(out.stdout);
-    throw new Error(
-      `${cmd} ${args.join(" ")} failed (exit ${out.code}):\n${text.slice(-4000)}`,
-    );
-  }
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.stat(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-async function ensureTypeScriptSdk(): Promise<void> {
-  const manifest = `${HERE}node_modules/@hatchet-dev/typescript-sdk/package.json`;
-  if (await exists(manifest)) {
-    const { version } = JSON.parse(await Deno.readTextFile(manifest));
-    if (version === TS_SDK_VERSION) return;
-  }
-  console.log(
-    `installing @hatchet-dev/typescript-sdk ${TS_SDK_VERSION} (npm ci)`,
-  );
-  await exec(
-    "npm",
-    ["ci", "--no-audit", "--no-fund", "--ignore-scripts"],
-    HERE,
-  );
-}
-
-/** The venv's python; made once per requirements.txt content, in the system temp directory. */
-async function ensurePythonSdk(): Promise<string> {
-  const requirements = await Deno.readTextFile(`${HERE}requirements.txt`);
-  const digest = new Uint8Array(
-    await crypto.subtle.digest(
-      "SHA-256",
-      new TextEncoder().encode(requirements),
-    ),
-  );
-  const tag = [...digest.slice(0, 6)].map((b) => b.toString(16).padStart(2, "0")).join("");
-  const tmp = Deno.env.get("TMPDIR") ?? "/tmp";
-  const venv = Deno.env.get("HATCHET_OFFICIAL_VENV") ??
-    `${tmp}/hatchet-deno-official-${tag}`;
-  const python = `${venv}/bin/python`;
-  if (await exists(`${venv}/.complete`)) return python;
-  console.log(
-    `installing hatchet-sdk ${PY_SDK_VERSION} (python3 -m venv ${venv})`,
-  );
-  await Deno.remove(venv, { recursive: true }).catch(() => {});
-  await exec("python3", ["-m", "venv", venv]);
-  await exec(python, [
-    "-m",
-    "pip",
-    "install",
-    "--quiet",
-    "--disable-pip-version-check",
-    "--no-deps",
-    "-r",
-    `${HERE}requirements.txt`,
-  ]);
-  await Deno.writeTextFile(`${venv}/.complete`, requirements);
-  return python;
 }
 
 // ------------------------------------------------------------------------------- the worker
