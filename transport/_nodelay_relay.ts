@@ -112,12 +112,23 @@ export function openNoDelayRelay(
     http2: true,
     proxy: { transport: "unix", path: `${dir}/s` },
   });
+  // A process that exits without close() (Deno.exit, an uncaught error) still removes the
+  // directory; only a kill leaves it behind.
+  const onUnload = () => {
+    try {
+      Deno.removeSync(dir, { recursive: true });
+    } catch {
+      // Already removed.
+    }
+  };
+  globalThis.addEventListener("unload", onUnload);
   let closed: Promise<void> | undefined;
   return {
     client,
     path: `${dir}/s`,
     close(): Promise<void> {
       closed ??= (async () => {
+        globalThis.removeEventListener("unload", onUnload);
         client.close();
         listener.close();
         for (const conn of conns) {

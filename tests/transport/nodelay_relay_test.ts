@@ -40,6 +40,32 @@ Deno.test("openNoDelayRelay() relays h2c and TLS, the native stack sends only la
   assert.deepEqual(seen, { h2c: direct, tls: direct, clientH2c: client, clientTls: client });
 });
 
+Deno.test("A relay's directory is removed when the process exits without close()", async () => {
+  // The worker of a script that ends with Deno.exit() (or an uncaught error) never closes its
+  // client: the relay's socket directory in /tmp must not stay behind. (`deno eval` runs with
+  // every permission, as a worker run with -A.)
+  const script = [
+    `import { openNoDelayRelay } from ${
+      JSON.stringify(new URL("../../transport/_nodelay_relay.ts", import.meta.url).href)
+    };`,
+    `const relay = openNoDelayRelay("127.0.0.1", 7070);`,
+    `console.log(relay?.path ?? "");`,
+    `Deno.exit(0);`,
+  ].join("\n");
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["eval", script],
+    stdout: "piped",
+    stderr: "piped",
+    env: { NO_COLOR: "1" },
+  }).output();
+  assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
+  const path = new TextDecoder().decode(out.stdout).trim();
+  assert.match(path, /^\/tmp\/hatchet-relay-[^/]+\/s$/);
+  const dir = path.slice(0, -"/s".length);
+  const left = await Deno.lstat(dir).then(() => true, () => false);
+  assert.equal(left, false, `${dir} was left behind`);
+});
+
 Deno.test("openNoDelayRelay() declines without net permission for its socket", () => {
   // This runner has --allow-net=127.0.0.1,127.0.0.2, which grants no Unix socket.
   assert.equal(openNoDelayRelay("127.0.0.1", 7070), undefined);
