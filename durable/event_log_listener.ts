@@ -7,8 +7,7 @@ import type {
 } from "../transport/ports.ts";
 import type { JsonValue } from "../transport/types.ts";
 import { describeValue } from "../transport/describe.ts";
-import { backoffDelay, sleep } from "../transport/retry.ts";
-import { createRequestQueue, type RequestQueue } from "../transport/_request_queue.ts";
+import { createSharedStream, nonNegativeOption } from "../transport/_shared_stream.ts";
 import type {
   DurableChildHandle,
   DurablePath,
@@ -86,11 +85,6 @@ interface Invocation {
   closed: boolean;
 }
 
-interface OpenStream {
-  queue: RequestQueue<DurableTaskRequestData>;
-  controller: AbortController;
-}
-
 const nodeKey = (branchId: number, nodeId: number): string => `${branchId}:${nodeId}`;
 const invKey = (taskId: string, count: number): string => `${taskId}/${count}`;
 const encoder = new TextEncoder();
@@ -136,37 +130,60 @@ export function createEventLogListener(
   port: DurableTaskPort,
   options: EventLogListenerOptions,
 ): DurablePath {
-  const ackTimeoutMs = nonNegative(options.ackTimeoutMs, "ackTimeoutMs", 60_000);
-  const evictionAckTimeoutMs = nonNegative(
+  const ackTimeoutMs = nonNegativeOption(options.ackTimeoutMs, "ackTimeoutMs", 60_000);
+  const evictionAckTimeoutMs = nonNegativeOption(
     options.evictionAckTimeoutMs,
     "evictionAckTimeoutMs",
     30_000,
   );
-  const statusIntervalMs = nonNegative(options.statusIntervalMs, "statusIntervalMs", 5_000);
-  const initialMs = nonNegative(options.backoff?.initialMs, "backoff.initialMs", 100);
-  const maxMs = nonNegative(options.backoff?.maxMs, "backoff.maxMs", 5_000);
+  const statusIntervalMs = nonNegativeOption(options.statusIntervalMs, "statusIntervalMs", 5_000);
 
   const invocations = new Map<string, Invocation>();
   let closed = false;
-  let running = false;
-  let loopDone: Promise<void> = Promise.resolve();
-  let stream: OpenStream | undefined;
-  const lifetime = new AbortController();
   let statusTimer: ReturnType<typeof setTimeout> | undefined;
   let waiterCount = 0;
-
-  function send(request: DurableTaskRequestData): void {
-    ensureRunning();
-    // Without a stream the request waits for the next one (sent after its worker_status).
-    if (stream) stream.queue.push(request);
-    else backlog.push(request);
-  }
   let backlog: DurableTaskRequestData[] = [];
 
-  function ensureRunning(): void {
-    if (running || closed) return;
-    running = true;
-    loopDone = loop();
+  // Opened by the first request, never idle-closed, reconnected until the worker stops.
+  const stream = createSharedStream<DurableTaskRequestData, DurableTaskResponseData>({
+    name: "Durable task stream",
+    open: (requests, signal) => port.durableTask(requests, { signal }),
+    wanted: () => true,
+    preamble(push) {
+      const workerId = options.workerId();
+      if (workerId !== undefined) push({ kind: "registerWorker", workerId });
+      sendStatus(push);
+      const carried = backlog;
+      backlog = [];
+      for (const request of carried) push(request);
+    },
+    onMessage: handle,
+    // The engine may or may not have seen a request still awaiting its ack: fail those calls
+    // (the attempt fails and is retried); waits already acknowledged survive the reconnect.
+    onLost(error) {
+      const lost = new Error(
+        `Durable task stream ended before the engine acknowledged the request${
+          error === undefined ? "" : `: ${error instanceof Error ? error.message : String(error)}`
+        }`,
+        { cause: error },
+      );
+      for (const inv of invocations.values()) {
+        if (inv.ack) settleAck(inv, undefined, lost);
+        if (inv.eviction) settleEviction(inv, lost);
+      }
+    },
+    onGiveUp: () => {},
+    idleTimeoutMs: Infinity,
+    initialMs: nonNegativeOption(options.backoff?.initialMs, "backoff.initialMs", 100),
+    maxMs: nonNegativeOption(options.backoff?.maxMs, "backoff.maxMs", 5_000),
+    maxAttempts: Infinity,
+  });
+
+  function send(request: DurableTaskRequestData): void {
+    if (closed) return;
+    stream.start();
+    // Without a stream the request waits for the next one (sent after its worker_status).
+    if (!stream.push(request)) backlog.push(request);
   }
 
   function waitingEntries(): {
@@ -186,11 +203,11 @@ export function createEventLogListener(
     return out;
   }
 
-  function sendStatus(target: OpenStream): void {
+  function sendStatus(push: (request: DurableTaskRequestData) => void): void {
     const workerId = options.workerId() ?? "";
     const waiting = waitingEntries();
     for (let i = 0; i < waiting.length; i += STATUS_BATCH) {
-      target.queue.push({
+      push({
         kind: "workerStatus",
         workerId,
         waiting: waiting.slice(i, i + STATUS_BATCH),
@@ -202,7 +219,7 @@ export function createEventLogListener(
     if (statusTimer !== undefined || closed || waiterCount === 0 || statusIntervalMs === 0) return;
     statusTimer = setTimeout(() => {
       statusTimer = undefined;
-      if (stream) sendStatus(stream);
+      if (stream.connected) sendStatus(stream.push);
       armStatus();
     }, statusIntervalMs);
   }
@@ -210,55 +227,6 @@ export function createEventLogListener(
   function disarmStatus(): void {
     if (statusTimer !== undefined) clearTimeout(statusTimer);
     statusTimer = undefined;
-  }
-
-  async function loop(): Promise<void> {
-    let failures = 0;
-    while (!closed) {
-      const controller = new AbortController();
-      const queue = createRequestQueue<DurableTaskRequestData>();
-      const workerId = options.workerId();
-      if (workerId !== undefined) queue.push({ kind: "registerWorker", workerId });
-      const current: OpenStream = { queue, controller };
-      sendStatus(current);
-      const carried = backlog;
-      backlog = [];
-      for (const request of carried) queue.push(request);
-      stream = current;
-      const openedAt = Date.now();
-      let error: unknown;
-      try {
-        for await (const response of port.durableTask(queue, { signal: controller.signal })) {
-          failures = 0;
-          handle(response);
-        }
-      } catch (err) {
-        error = err;
-      } finally {
-        queue.end();
-        if (stream === current) stream = undefined;
-      }
-      if (closed) break;
-      // The engine may or may not have seen a request still awaiting its ack: fail those calls
-      // (the attempt fails and is retried); waits already acknowledged survive the reconnect.
-      const lost = new Error(
-        `Durable task stream ended before the engine acknowledged the request${
-          error === undefined ? "" : `: ${error instanceof Error ? error.message : String(error)}`
-        }`,
-        { cause: error },
-      );
-      for (const inv of invocations.values()) {
-        if (inv.ack) settleAck(inv, undefined, lost);
-        if (inv.eviction) settleEviction(inv, lost);
-      }
-      if (Date.now() - openedAt >= 10_000) failures = 0;
-      failures++;
-      const wait = error === undefined && failures === 1
-        ? 0
-        : backoffDelay(failures, initialMs, maxMs);
-      await sleep(wait, lifetime.signal).catch(() => {});
-    }
-    running = false;
   }
 
   function settleAck(
@@ -600,17 +568,15 @@ export function createEventLogListener(
   }
 
   async function close(): Promise<void> {
+    const ended = stream.close();
     if (!closed) {
       closed = true;
       disarmStatus();
-      lifetime.abort();
-      stream?.controller.abort();
-      stream?.queue.end();
       for (const inv of [...invocations.values()]) {
         drop(inv, new Error("Durable task listener is closed"));
       }
     }
-    await loopDone;
+    await ended;
   }
 
   return {
@@ -636,14 +602,4 @@ function parsePayload(bytes: Uint8Array, taskId: string, ref: EntryRefData): Jso
 
 async function sha256(text: string): Promise<Uint8Array> {
   return new Uint8Array(await crypto.subtle.digest("SHA-256", encoder.encode(text)));
-}
-
-function nonNegative(value: unknown, name: string, fallback: number): number {
-  if (value === undefined) return fallback;
-  if (typeof value !== "number" || !(value >= 0)) {
-    throw new RangeError(
-      `Invalid ${name}: expected a non-negative number, received ${describeValue(value)}`,
-    );
-  }
-  return value;
 }

@@ -3,7 +3,7 @@ import { isTransient } from "../transport/rpc_error.ts";
 import type { JsonValue } from "../transport/types.ts";
 import { describeValue } from "../transport/describe.ts";
 import { backoffDelay, sleep } from "../transport/retry.ts";
-import { createRequestQueue, type RequestQueue } from "../transport/_request_queue.ts";
+import { createSharedStream, nonNegativeOption } from "../transport/_shared_stream.ts";
 import type {
   DurableChildHandle,
   DurablePath,
@@ -57,9 +57,6 @@ export interface DurableListener extends AsyncDisposable {
   close(): Promise<void>;
 }
 
-// How long a stream must have lived for its loss not to count towards `maxAttempts`.
-const HEALTHY_STREAM_MS = 10_000;
-
 type Delivery = { value: JsonValue } | { error: unknown };
 
 interface Subscriber {
@@ -73,11 +70,6 @@ interface Entry {
   subscribers: Set<Subscriber>;
   /** Sent on the current stream (or to be re-sent on the next) and not answered yet. */
   requested: boolean;
-}
-
-interface OpenStream {
-  queue: RequestQueue<{ taskId: string; signalKey: string }>;
-  controller: AbortController;
 }
 
 /**
@@ -116,43 +108,31 @@ export function createDurableListener(
   port: DurablePort,
   options: DurableListenerOptions = {},
 ): DurableListener {
-  const idleTimeoutMs = nonNegative(options.idleTimeoutMs, "idleTimeoutMs", 30_000);
-  const initialMs = nonNegative(options.backoff?.initialMs, "backoff.initialMs", 100);
-  const maxMs = nonNegative(options.backoff?.maxMs, "backoff.maxMs", 5_000);
-  const maxAttempts = nonNegative(options.maxAttempts, "maxAttempts", 5);
   const decoder = new TextDecoder();
 
   const entries = new Map<string, Entry>();
   let subscriberCount = 0;
   let closed = false;
-  let running = false;
-  let loopDone: Promise<void> = Promise.resolve();
-  let stream: OpenStream | undefined;
-  let idleTimer: ReturnType<typeof setTimeout> | undefined;
-  const lifetime = new AbortController();
 
-  // Abort and half-close: a port that does not watch its signal still sees its requests end.
-  function endStream(): void {
-    stream?.controller.abort();
-    stream?.queue.end();
-  }
-
-  function clearIdle(): void {
-    if (idleTimer !== undefined) clearTimeout(idleTimer);
-    idleTimer = undefined;
-  }
-
-  function armIdle(): void {
-    clearIdle();
-    if (!running) return;
-    idleTimer = setTimeout(() => {
-      idleTimer = undefined;
-      if (subscriberCount === 0) endStream();
-    }, idleTimeoutMs);
-  }
+  const stream = createSharedStream<{ taskId: string; signalKey: string }, DurableEventData>({
+    name: "Durable event stream",
+    open: (requests, signal) => port.listenForDurableEvent(requests, { signal }),
+    wanted: () => subscriberCount > 0,
+    // Re-send every pending key first: a new stream knows nothing of the old one's keys.
+    preamble(push) {
+      for (const entry of entries.values()) {
+        if (entry.requested) push({ taskId: entry.taskId, signalKey: entry.signalKey });
+      }
+    },
+    onMessage: dispatch,
+    onGiveUp: failAll,
+    idleTimeoutMs: nonNegativeOption(options.idleTimeoutMs, "idleTimeoutMs", 30_000),
+    initialMs: nonNegativeOption(options.backoff?.initialMs, "backoff.initialMs", 100),
+    maxMs: nonNegativeOption(options.backoff?.maxMs, "backoff.maxMs", 5_000),
+    maxAttempts: nonNegativeOption(options.maxAttempts, "maxAttempts", 5),
+  });
 
   function add(taskId: string, signalKey: string, subscriber: Subscriber): void {
-    clearIdle();
     const key = entryKey(taskId, signalKey);
     let entry = entries.get(key);
     if (entry === undefined) {
@@ -165,12 +145,9 @@ export function createDurableListener(
     // the key gets the answer. A key answered before is asked again (a retried attempt replays).
     if (!entry.requested) {
       entry.requested = true;
-      stream?.queue.push({ taskId, signalKey });
+      stream.push({ taskId, signalKey });
     }
-    if (!running) {
-      running = true;
-      loopDone = run();
-    }
+    stream.start();
   }
 
   function remove(taskId: string, signalKey: string, subscriber: Subscriber): void {
@@ -179,7 +156,7 @@ export function createDurableListener(
     if (entry === undefined || !entry.subscribers.delete(subscriber)) return;
     subscriberCount--;
     if (entry.subscribers.size === 0) entries.delete(key);
-    if (subscriberCount === 0) armIdle();
+    if (subscriberCount === 0) stream.idle();
   }
 
   function deliver(subscriber: Subscriber, delivery: Delivery): void {
@@ -215,57 +192,6 @@ export function createDurableListener(
     for (const entry of all) {
       for (const subscriber of entry.subscribers) deliver(subscriber, { error });
     }
-  }
-
-  async function run(): Promise<void> {
-    let failures = 0;
-    while (!closed && subscriberCount > 0) {
-      const controller = new AbortController();
-      const queue = createRequestQueue<{ taskId: string; signalKey: string }>();
-      // Re-send every pending key first: a new stream knows nothing of the old one's keys.
-      for (const entry of entries.values()) {
-        if (entry.requested) queue.push({ taskId: entry.taskId, signalKey: entry.signalKey });
-      }
-      const current: OpenStream = { queue, controller };
-      stream = current;
-      const openedAt = Date.now();
-      let error: unknown;
-      try {
-        const events = port.listenForDurableEvent(queue, { signal: controller.signal });
-        for await (const event of events) {
-          failures = 0;
-          dispatch(event);
-        }
-      } catch (err) {
-        error = err;
-      } finally {
-        queue.end();
-        if (stream === current) stream = undefined;
-      }
-      if (closed || subscriberCount === 0) break;
-      // Closed for being idle while a subscription arrived: reopen at once.
-      if (controller.signal.aborted) continue;
-      // A stream that stayed up a while was healthy; its loss starts a fresh count.
-      if (Date.now() - openedAt >= HEALTHY_STREAM_MS) failures = 0;
-      failures++;
-      if (error !== undefined && !isTransient(error) && failures >= maxAttempts) {
-        failAll(
-          new Error(
-            `Durable event stream failed ${failures} times in a row: ${errorText(error)}`,
-            { cause: error },
-          ),
-        );
-        break;
-      }
-      // A clean end is what a server restart or a proxy's max age looks like: reconnect at once.
-      const wait = error === undefined && failures === 1
-        ? 0
-        : backoffDelay(failures, initialMs, maxMs);
-      // Aborted means closing: the loop condition sees it.
-      await sleep(wait, lifetime.signal).catch(() => {});
-    }
-    running = false;
-    if (subscriberCount === 0) clearIdle();
   }
 
   // One abort listener per signal, however many subscriptions share it: every wait of a task
@@ -345,14 +271,12 @@ export function createDurableListener(
   }
 
   async function close(): Promise<void> {
+    const ended = stream.close();
     if (!closed) {
       closed = true;
-      clearIdle();
-      lifetime.abort();
-      endStream();
       failAll(new Error("Durable event listener is closed"));
     }
-    await loopDone;
+    await ended;
   }
 
   return {
@@ -361,7 +285,7 @@ export function createDurableListener(
       return subscriberCount;
     },
     get connected(): boolean {
-      return stream !== undefined;
+      return stream.connected;
     },
     close,
     [Symbol.asyncDispose]: close,
@@ -371,20 +295,6 @@ export function createDurableListener(
 function entryKey(taskId: string, signalKey: string): string {
   // Task run ids are UUIDs (no colon), so the first colon separates the two parts.
   return `${taskId}:${signalKey}`;
-}
-
-function errorText(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
-}
-
-function nonNegative(value: unknown, name: string, fallback: number): number {
-  if (value === undefined) return fallback;
-  if (typeof value !== "number" || !(value >= 0)) {
-    throw new RangeError(
-      `Invalid ${name}: expected a non-negative number, received ${describeValue(value)}`,
-    );
-  }
-  return value;
 }
 
 /** Retries of a transient `RegisterDurableEvent` failure. */

@@ -6,10 +6,9 @@
 // simply waited for.
 
 import type { SubscriptionsPort, WorkflowRunEventData } from "../transport/ports.ts";
-import { isTransient, RpcError } from "../transport/rpc_error.ts";
-import { backoffDelay, sleep } from "../transport/retry.ts";
+import { RpcError } from "../transport/rpc_error.ts";
 import { describeValue } from "../transport/describe.ts";
-import { createRequestQueue, type RequestQueue } from "../transport/_request_queue.ts";
+import { createSharedStream, nonNegativeOption } from "../transport/_shared_stream.ts";
 
 /** Options of {@link createRunListener}. */
 export interface RunListenerOptions {
@@ -44,9 +43,6 @@ interface Waiter {
   reject: (error: unknown) => void;
 }
 
-// How long a stream must have lived for its loss not to count towards `maxAttempts`.
-const HEALTHY_STREAM_MS = 10_000;
-
 /**
  * Creates the listener behind `RunRef.result()`. The stream opens on the first wait; on loss it
  * reconnects with capped backoff and re-sends every pending run id first; after
@@ -77,67 +73,7 @@ export function createRunListener(
   port: SubscriptionsPort,
   options: RunListenerOptions = {},
 ): RunListener {
-  const idleTimeoutMs = nonNegative(options.idleTimeoutMs, "idleTimeoutMs", 10_000);
-  const initialMs = nonNegative(options.backoff?.initialMs, "backoff.initialMs", 100);
-  const maxMs = nonNegative(options.backoff?.maxMs, "backoff.maxMs", 5_000);
-  const maxAttempts = nonNegative(options.maxAttempts, "maxAttempts", 5);
-
   const waiting = new Map<string, Set<Waiter>>();
-  let closed = false;
-  let running = false;
-  let loopDone: Promise<void> = Promise.resolve();
-  let stream: { queue: RequestQueue<string>; controller: AbortController } | undefined;
-  let idleTimer: ReturnType<typeof setTimeout> | undefined;
-  const lifetime = new AbortController();
-
-  function endStream(): void {
-    stream?.controller.abort();
-    stream?.queue.end();
-  }
-
-  function clearIdle(): void {
-    if (idleTimer !== undefined) clearTimeout(idleTimer);
-    idleTimer = undefined;
-  }
-
-  function armIdle(): void {
-    clearIdle();
-    if (!running) return;
-    idleTimer = setTimeout(() => {
-      idleTimer = undefined;
-      if (waiting.size === 0) endStream();
-    }, idleTimeoutMs);
-  }
-
-  function add(runId: string, waiter: Waiter): void {
-    clearIdle();
-    let set = waiting.get(runId);
-    if (set === undefined) {
-      set = new Set();
-      waiting.set(runId, set);
-      stream?.queue.push(runId);
-    }
-    set.add(waiter);
-    if (!running) {
-      running = true;
-      loopDone = run();
-    }
-  }
-
-  function remove(runId: string, waiter: Waiter): void {
-    const set = waiting.get(runId);
-    if (set === undefined || !set.delete(waiter)) return;
-    if (set.size === 0) waiting.delete(runId);
-    if (waiting.size === 0) armIdle();
-  }
-
-  function dispatch(event: WorkflowRunEventData): void {
-    const set = waiting.get(event.workflowRunId);
-    if (set === undefined) return;
-    waiting.delete(event.workflowRunId);
-    for (const waiter of set) waiter.resolve(event);
-    if (waiting.size === 0) armIdle();
-  }
 
   function failAll(error: unknown): void {
     const all = [...waiting.values()];
@@ -145,57 +81,47 @@ export function createRunListener(
     for (const set of all) for (const waiter of set) waiter.reject(error);
   }
 
-  async function run(): Promise<void> {
-    let failures = 0;
-    while (!closed && waiting.size > 0) {
-      const controller = new AbortController();
-      const queue = createRequestQueue<string>();
-      // A new stream knows nothing of the old one's ids: send every pending one first.
-      for (const runId of waiting.keys()) queue.push(runId);
-      const current = { queue, controller };
-      stream = current;
-      const openedAt = Date.now();
-      let error: unknown;
-      try {
-        for await (
-          const event of port.subscribeToWorkflowRuns(queue, { signal: controller.signal })
-        ) {
-          failures = 0;
-          dispatch(event);
-        }
-      } catch (err) {
-        error = err;
-      } finally {
-        queue.end();
-        if (stream === current) stream = undefined;
-      }
-      if (closed || waiting.size === 0) break;
-      // Closed for being idle just as a wait arrived: reopen at once.
-      if (controller.signal.aborted) continue;
-      if (Date.now() - openedAt >= HEALTHY_STREAM_MS) failures = 0;
-      failures++;
-      // An engine without the RPC will not grow one: callers fall back to polling at once.
-      if (error instanceof RpcError && error.code === "unimplemented") {
-        failAll(error);
-        break;
-      }
-      if (error !== undefined && !isTransient(error) && failures >= maxAttempts) {
-        failAll(
-          new Error(
-            `Run subscription stream failed ${failures} times in a row: ${errorText(error)}`,
-            { cause: error },
-          ),
-        );
-        break;
-      }
-      // A clean end is what an engine restart looks like: reconnect at once the first time.
-      const wait = error === undefined && failures === 1
-        ? 0
-        : backoffDelay(failures, initialMs, maxMs);
-      await sleep(wait, lifetime.signal).catch(() => {});
+  const stream = createSharedStream<string, WorkflowRunEventData>({
+    name: "Run subscription stream",
+    open: (ids, signal) => port.subscribeToWorkflowRuns(ids, { signal }),
+    wanted: () => waiting.size > 0,
+    // A new stream knows nothing of the old one's ids: send every pending one first.
+    preamble(push) {
+      for (const runId of waiting.keys()) push(runId);
+    },
+    onMessage(event) {
+      const set = waiting.get(event.workflowRunId);
+      if (set === undefined) return;
+      waiting.delete(event.workflowRunId);
+      for (const waiter of set) waiter.resolve(event);
+      if (waiting.size === 0) stream.idle();
+    },
+    onGiveUp: failAll,
+    // An engine without the RPC will not grow one: callers fall back to polling at once.
+    fatal: (error) => error instanceof RpcError && error.code === "unimplemented",
+    idleTimeoutMs: nonNegativeOption(options.idleTimeoutMs, "idleTimeoutMs", 10_000),
+    initialMs: nonNegativeOption(options.backoff?.initialMs, "backoff.initialMs", 100),
+    maxMs: nonNegativeOption(options.backoff?.maxMs, "backoff.maxMs", 5_000),
+    maxAttempts: nonNegativeOption(options.maxAttempts, "maxAttempts", 5),
+  });
+  let closed = false;
+
+  function add(runId: string, waiter: Waiter): void {
+    let set = waiting.get(runId);
+    if (set === undefined) {
+      set = new Set();
+      waiting.set(runId, set);
+      stream.push(runId);
     }
-    running = false;
-    if (waiting.size === 0) clearIdle();
+    set.add(waiter);
+    stream.start();
+  }
+
+  function remove(runId: string, waiter: Waiter): void {
+    const set = waiting.get(runId);
+    if (set === undefined || !set.delete(waiter)) return;
+    if (set.size === 0) waiting.delete(runId);
+    if (waiting.size === 0) stream.idle();
   }
 
   function wait(
@@ -237,14 +163,12 @@ export function createRunListener(
   }
 
   async function close(): Promise<void> {
+    const ended = stream.close();
     if (!closed) {
       closed = true;
-      clearIdle();
-      lifetime.abort();
-      endStream();
       failAll(new Error("Run listener is closed"));
     }
-    await loopDone;
+    await ended;
   }
 
   return {
@@ -253,23 +177,9 @@ export function createRunListener(
       return waiting.size;
     },
     get connected(): boolean {
-      return stream !== undefined;
+      return stream.connected;
     },
     close,
     [Symbol.asyncDispose]: close,
   };
-}
-
-function errorText(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
-}
-
-function nonNegative(value: unknown, name: string, fallback: number): number {
-  if (value === undefined) return fallback;
-  if (typeof value !== "number" || !(value >= 0)) {
-    throw new RangeError(
-      `Invalid ${name}: expected a non-negative number, received ${describeValue(value)}`,
-    );
-  }
-  return value;
 }
