@@ -247,6 +247,16 @@ const SDK_VERSION = "0.1.0";
 const DEFAULT_SLOTS = 100;
 const DEFAULT_DURABLE_SLOTS = 1000;
 const HEARTBEAT_TIMEOUT_MS = 5_000;
+/** PutWorkflow INTERNAL answers for a workflow with static rate limits before start() gives up. */
+const PUT_WORKFLOW_INTERNAL_ATTEMPTS = 3;
+
+/** The static rate-limit keys a workflow's tasks name (dynamic ones need no `put`). */
+function staticRateLimitKeys(def: WorkflowDefinition): string[] {
+  const tasks = [...def.tasks, def.onFailure, def.onSuccess].filter((t) => t !== undefined);
+  return [
+    ...new Set(tasks.flatMap((t) => t.rateLimits.filter((r) => !r.keyExpr).map((r) => r.key))),
+  ];
+}
 
 interface ActionEntry {
   task: TaskDefinition;
@@ -991,10 +1001,30 @@ export function createWorker<L = undefined>(
       const pathChoice = durablePathFor(engineVersion);
       for (const def of definitions) {
         const request = putWorkflowInput(def, namespace);
-        await retryStart(
-          () => ports.admin.putWorkflow(request, { timeoutMs: CALL_TIMEOUT_MS }),
-          deadline,
-        );
+        const limits = staticRateLimitKeys(def);
+        let internal = 0;
+        await retryStart(async () => {
+          try {
+            return await ports.admin.putWorkflow(request, { timeoutMs: CALL_TIMEOUT_MS });
+          } catch (err) {
+            // The engine fails PutWorkflow with INTERNAL when a task names a static rate limit
+            // nobody put: after a few, say so instead of retrying for the whole startTimeout.
+            if (
+              limits.length > 0 && err instanceof RpcError && err.code === "internal" &&
+              ++internal >= PUT_WORKFLOW_INTERNAL_ATTEMPTS
+            ) {
+              throw new Error(
+                `PutWorkflow ${JSON.stringify(def.name)} failed with internal ${internal} times; ` +
+                  `its tasks name the static rate limit(s) ${
+                    limits.map((k) => JSON.stringify(k)).join(", ")
+                  }, and the engine fails PutWorkflow for a limit that was never put: create ` +
+                  `each first with client.rateLimits.put(key, limit, duration)`,
+                { cause: err },
+              );
+            }
+            throw err;
+          }
+        }, deadline);
       }
       registration = registerInput({
         workerName,

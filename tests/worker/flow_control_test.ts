@@ -372,11 +372,12 @@ Deno.test("MockEngine: PutWorkflow fails with INTERNAL when a task names a stati
     workflows: [wf],
     logger: quiet,
     handleSignals: false,
-    startTimeout: "1s",
+    // Long enough that retrying for all of it would show: the worker says why after 3 answers.
+    startTimeout: "10m",
   });
   await assert.rejects(early.start(), {
     message:
-      /last error: \/v1\.AdminService\/PutWorkflow failed with internal: An internal error occurred\./,
+      'Worker "early" failed to start: PutWorkflow "needs-limit" failed with internal 3 times; its tasks name the static rate limit(s) "later", and the engine fails PutWorkflow for a limit that was never put: create each first with client.rateLimits.put(key, limit, duration)',
   });
   await early.stop();
   assert.ok(
