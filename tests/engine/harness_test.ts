@@ -26,10 +26,13 @@ Deno.test("test:engine prints one line and exits 0 when no engine is configured"
   );
 });
 
-Deno.test("scenarios registry: unique names, the restart scenario runs alone and last", () => {
+Deno.test("scenarios registry: unique names; the side-by-side timing and the restart run alone, the restart last", () => {
   const names = scenarios.map((s) => s.name);
   assert.equal(new Set(names).size, names.length);
-  assert.deepEqual(scenarios.filter((s) => s.exclusive).map((s) => s.name), ["engine restart"]);
+  assert.deepEqual(scenarios.filter((s) => s.exclusive).map((s) => s.name), [
+    "durable wake: ours vs official SDKs",
+    "engine restart",
+  ]);
   for (
     const name of [
       "simple task",
