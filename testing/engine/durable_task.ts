@@ -100,6 +100,26 @@ interface Entry {
   childRunId: string | undefined;
 }
 
+/** A new, unsatisfied entry (a memo passes its payload, satisfied when not empty). */
+function freshEntry(
+  kind: Kind,
+  key: string,
+  description: string,
+  result: Uint8Array = new Uint8Array(),
+): Omit<Entry, "nodeId" | "branchId"> {
+  return {
+    kind,
+    key,
+    description,
+    satisfied: result.length > 0,
+    satisfiedOrder: undefined,
+    result,
+    isFailure: false,
+    errorMessage: undefined,
+    childRunId: undefined,
+  };
+}
+
 interface LogFile {
   taskId: string;
   invocationCount: number;
@@ -344,17 +364,13 @@ export class DurableTaskRoom {
     if (!lf) return;
     const payload = req.payload ?? new Uint8Array();
     const nodeId = lf.latestNodeId + 1;
-    const found = this.#entryAt(session, lf, req.invocationCount, nodeId, {
-      kind: "MEMO",
-      key: `MEMO|${hex(req.key)}`,
-      description: "memo",
-      satisfied: payload.length > 0,
-      satisfiedOrder: undefined,
-      result: payload,
-      isFailure: false,
-      errorMessage: undefined,
-      childRunId: undefined,
-    });
+    const found = this.#entryAt(
+      session,
+      lf,
+      req.invocationCount,
+      nodeId,
+      freshEntry("MEMO", `MEMO|${hex(req.key)}`, "memo", payload),
+    );
     if (!found) return;
     lf.latestNodeId = Math.max(lf.latestNodeId, nodeId);
     const { entry, existed } = found;
@@ -395,17 +411,13 @@ export class DurableTaskRoom {
     if (typeof parsed === "string") return this.#swallow(parsed);
     const { conditions, key, description, since } = parsed;
     const nodeId = lf.latestNodeId + 1;
-    const found = this.#entryAt(session, lf, req.invocationCount, nodeId, {
-      kind: "WAIT_FOR",
-      key,
-      description,
-      satisfied: false,
-      satisfiedOrder: undefined,
-      result: new Uint8Array(),
-      isFailure: false,
-      errorMessage: undefined,
-      childRunId: undefined,
-    });
+    const found = this.#entryAt(
+      session,
+      lf,
+      req.invocationCount,
+      nodeId,
+      freshEntry("WAIT_FOR", key, description),
+    );
     if (!found) return;
     lf.latestNodeId = Math.max(lf.latestNodeId, nodeId);
     const { entry, existed } = found;
@@ -474,17 +486,13 @@ export class DurableTaskRoom {
         out.push(existing);
         continue;
       }
-      const found = this.#entryAt(session, lf, req.invocationCount, next, {
-        kind: "RUN",
-        key,
-        description: `run(${t.name})`,
-        satisfied: false,
-        satisfiedOrder: undefined,
-        result: new Uint8Array(),
-        isFailure: false,
-        errorMessage: undefined,
-        childRunId: undefined,
-      });
+      const found = this.#entryAt(
+        session,
+        lf,
+        req.invocationCount,
+        next,
+        freshEntry("RUN", key, `run(${t.name})`),
+      );
       if (!found) return;
       next++;
       if (spawnKey !== undefined) lf.spawnKeys.set(spawnKey, found.entry.nodeId);
