@@ -66,7 +66,8 @@ export interface TestServer extends AsyncDisposable {
  * Behaviour of the test methods, driven by the request:
  * - `Dispatcher/GetVersion` (unary): header `x-test-error: <code>` makes it fail with that code;
  *   `x-test-hold` makes it wait for the client to go away; `x-test-version-length: N` answers a
- *   version of N characters (gzip-compressed above 1 KiB when the client accepts it).
+ *   version of N characters (gzip-compressed above 1 KiB when the client accepts it);
+ *   `x-test-version-noise: N` answers {@linkcode noiseText}(N), which gzip barely shrinks.
  * - `Dispatcher/ListenV2` (server stream), `workerId`: `count:N` sends N actions;
  *   `fail:N:<code>` sends N then fails; `hold` sends one then waits for the client to go away.
  * - `v1.V1Dispatcher/ListenForDurableEvent` (bidi): echoes each request as a DurableEvent whose
@@ -97,6 +98,8 @@ function routes(events: ServerEvent[], notify: () => void) {
             else ctx.signal.addEventListener("abort", gone, { once: true });
           });
         }
+        const noise = Number(ctx.requestHeader.get("x-test-version-noise") ?? 0);
+        if (noise > 0) return create(GetVersionResponseSchema, { version: noiseText(noise) });
         const size = Number(ctx.requestHeader.get("x-test-version-length") ?? 0);
         return create(GetVersionResponseSchema, {
           version: size > 0 ? "v".repeat(size) : "v0.0.0-test",
@@ -319,4 +322,18 @@ export async function startTestServer(options?: TestServerOptions): Promise<Test
     close,
     [Symbol.asyncDispose]: close,
   };
+}
+
+/**
+ * `length` letters from a fixed pseudo-random sequence: the same text on every call, which
+ * compression cannot shrink much, so a response carrying it stays about that large on the wire.
+ */
+export function noiseText(length: number): string {
+  let state = 1;
+  let text = "";
+  for (let i = 0; i < length; i++) {
+    state = (state * 1_103_515_245 + 12_345) % 2_147_483_648;
+    text += String.fromCharCode(97 + (state >>> 16) % 26);
+  }
+  return text;
 }

@@ -5,7 +5,12 @@ import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { type HttpStack, resolveConfig } from "../../transport/config.ts";
 import { type ClosableTransport, createGrpcTransport } from "../../transport/grpc_transport.ts";
 import { Dispatcher, V1Dispatcher } from "../../transport/services.ts";
-import { startTestServer, type TestServer, type TestServerOptions } from "./_grpc_server.ts";
+import {
+  noiseText,
+  startTestServer,
+  type TestServer,
+  type TestServerOptions,
+} from "./_grpc_server.ts";
 import { createTestCerts, type TestCerts } from "./_tls.ts";
 import { testToken } from "./_jwt.ts";
 
@@ -189,6 +194,16 @@ for (const stack of ["native", "node"] as const) {
       });
       assert.equal(encoding, "gzip");
       assert.equal(res.version, "v".repeat(20_000));
+    });
+
+    Deno.test(`createGrpcTransport() reads a unary response that spans many reads ${on}`, async () => {
+      await using h = await harness(stack, security);
+      for (const length of [1_000, 300_000]) {
+        const res = await h.dispatcher.getVersion({}, {
+          headers: { "x-test-version-noise": String(length) },
+        });
+        assert.equal(res.version, noiseText(length));
+      }
     });
 
     Deno.test(`createGrpcTransport() streams server messages in order ${on}`, async () => {
