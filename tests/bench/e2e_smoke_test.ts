@@ -32,6 +32,7 @@ Deno.test("bench/e2e.ts --smoke prints the table and, last, a JSON line with eve
       "unary_200kb_ms node",
       "bytes_per_wait",
       "rss_mb_100k_waits",
+      "rss_mb_100k_waits_pooled",
       "bytes_per_held_task",
       "virtual_day_ms",
       "schedule_10k_keys_tasks_per_s",
@@ -50,6 +51,7 @@ Deno.test("bench/e2e.ts --smoke prints the table and, last, a JSON line with eve
     "log_lines_per_s",
     "bytes_per_wait",
     "rss_mb_100k_waits",
+    "rss_mb_100k_waits_pooled",
     "virtual_day_ms",
     "schedule_10k_keys_tasks_per_s",
   ]);
@@ -73,6 +75,7 @@ Deno.test("bench/e2e.ts --smoke prints the table and, last, a JSON line with eve
     result.log_lines_per_s.ours,
     result.bytes_per_wait,
     result.rss_mb_100k_waits,
+    result.rss_mb_100k_waits_pooled,
     result.virtual_day_ms,
     result.schedule_10k_keys_tasks_per_s,
   ];
