@@ -262,31 +262,40 @@ export function createDurableContext<I, L>(
   let sleepIndex = 0;
   let childIndex = 0;
 
-  async function waitFor(
+  // Not an async function: it hands back the path's promise, so a pending wait keeps one
+  // suspended frame fewer (a worker may hold thousands). Errors still arrive as rejections.
+  function waitFor(
     signalKey: string,
     ...conditions: WaitCondition[]
   ): Promise<DurableWaitResult> {
-    if (typeof signalKey !== "string" || signalKey === "") {
-      throw new TypeError(
-        `Invalid signal key: expected a non-empty string, received ${describeValue(signalKey)}`,
-      );
-    }
-    if (conditions.length === 0) {
-      throw new TypeError(
-        `Invalid wait for signal key ${
-          JSON.stringify(signalKey)
-        }: expected at least one condition, received none`,
-      );
-    }
-    const wire = toDurableConditions(conditions, namespace);
-    base.signal.throwIfAborted();
-    const description = `wait_for(${signalKey})`;
-    if (deps.observeWait === undefined) {
-      return await run.wait(signalKey, wire, { description }) as DurableWaitResult;
-    }
-    const ended = deps.observeWait(signalKey);
     try {
-      const result = await run.wait(signalKey, wire, { description }) as DurableWaitResult;
+      if (typeof signalKey !== "string" || signalKey === "") {
+        throw new TypeError(
+          `Invalid signal key: expected a non-empty string, received ${describeValue(signalKey)}`,
+        );
+      }
+      if (conditions.length === 0) {
+        throw new TypeError(
+          `Invalid wait for signal key ${
+            JSON.stringify(signalKey)
+          }: expected at least one condition, received none`,
+        );
+      }
+      const wire = toDurableConditions(conditions, namespace);
+      base.signal.throwIfAborted();
+      const ended = deps.observeWait?.(signalKey);
+      const waiting = run.wait(signalKey, wire, {
+        description: `wait_for(${signalKey})`,
+      }) as Promise<DurableWaitResult>;
+      return ended === undefined ? waiting : observed(waiting, ended);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  async function observed<T>(waiting: Promise<T>, ended: (error?: unknown) => void): Promise<T> {
+    try {
+      const result = await waiting;
       ended();
       return result;
     } catch (err) {
@@ -295,10 +304,14 @@ export function createDurableContext<I, L>(
     }
   }
 
-  async function sleepFor(duration: DurationInput): Promise<DurableWaitResult> {
-    const signalKey = sleepSignalKey(duration, sleepIndex);
-    sleepIndex++;
-    return await waitFor(signalKey, new SleepCondition(duration));
+  function sleepFor(duration: DurationInput): Promise<DurableWaitResult> {
+    try {
+      const signalKey = sleepSignalKey(duration, sleepIndex);
+      sleepIndex++;
+      return waitFor(signalKey, new SleepCondition(duration));
+    } catch (err) {
+      return Promise.reject(err);
+    }
   }
 
   async function now(): Promise<Date> {
