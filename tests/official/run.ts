@@ -620,7 +620,13 @@ const SCENARIOS: Scenario[] = [
         "the stream subscription",
         () => h.engine.rpcLog().some((e) => e.method === "SubscribeToWorkflowEvents"),
       );
+      const sent = () => h.engine.rpcLog().filter((e) => e.method === "PutStreamEvent").length;
+      const before = sent();
       await h.worker.send("open", { gate: "stream" });
+      // Neither SDK waits for a chunk's RPC before its task returns: let the run end only once the
+      // engine has both, so the subscription's end cannot overtake them.
+      await h.until("both stream chunks", () => sent() >= before + 2);
+      await h.worker.send("open", { gate: "stream-sent" });
       const answer = await chunks;
       assert.deepEqual(answer.chunks, ["a", "b"]);
     },

@@ -239,6 +239,9 @@ streamer.task({
     await gate("stream").promise;
     await ctx.putStream("a");
     await ctx.putStream("b");
+    // This SDK's putStream does not wait for its RPC, so the result could overtake the chunks:
+    // the driver opens this gate once the engine has both.
+    await gate("stream-sent").promise;
     return { streamed: 2 };
   },
 });

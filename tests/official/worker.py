@@ -270,6 +270,8 @@ async def emit(input: EmptyModel, ctx: Context) -> dict[str, Any]:
     await wait_gate("stream")
     ctx.put_stream("a")
     ctx.put_stream("b")
+    # The result must not overtake the chunks: the driver opens this gate once the engine has both.
+    await wait_gate("stream-sent")
     return {"streamed": 2}
 
 
