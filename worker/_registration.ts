@@ -95,6 +95,45 @@ export function putWorkflowInput(def: WorkflowDefinition, namespace: string): Pu
   return out;
 }
 
+/**
+ * The static rate-limit keys a workflow's tasks name (a dynamic key needs no `put`).
+ *
+ * @param def The workflow's definition.
+ * @returns The keys, each once, in task order.
+ */
+export function staticRateLimitKeys(def: WorkflowDefinition): string[] {
+  const tasks = [...def.tasks, def.onFailure, def.onSuccess].filter((t) => t !== undefined);
+  return [
+    ...new Set(tasks.flatMap((t) => t.rateLimits.filter((r) => !r.keyExpr).map((r) => r.key))),
+  ];
+}
+
+/**
+ * What PutWorkflow answering INTERNAL most likely means for a workflow naming static rate limits:
+ * the engine refuses to store a task whose static key was never put.
+ *
+ * @param workflowName The workflow's name.
+ * @param keys Its static rate-limit keys ({@link staticRateLimitKeys}).
+ * @param times How many INTERNAL answers came.
+ * @param cause The last one.
+ * @returns The error to report.
+ */
+export function missingRateLimitError(
+  workflowName: string,
+  keys: readonly string[],
+  times: number,
+  cause: unknown,
+): Error {
+  return new Error(
+    `PutWorkflow ${JSON.stringify(workflowName)} failed with internal ${times} times; ` +
+      `its tasks name the static rate limit(s) ${
+        keys.map((k) => JSON.stringify(k)).join(", ")
+      }, and the engine fails PutWorkflow for a limit that was never put: create ` +
+      `each first with client.rateLimits.put(key, limit, duration)`,
+    { cause },
+  );
+}
+
 /** The first engine version that takes `slot_config` (hatchet-protocol.md §0). */
 export const SLOT_CONFIG_VERSION: readonly [number, number, number] = [0, 78, 23];
 

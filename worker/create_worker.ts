@@ -31,7 +31,14 @@ import {
 import type { DurationInput } from "../transport/types.ts";
 import { enginePortsOf, type HatchetClient, runsRuntimeOf } from "./client.ts";
 import { describeError, serializeOutput } from "./_outcome.ts";
-import { actionIdOf, putWorkflowInput, registerInput, withNamespace } from "./_registration.ts";
+import {
+  actionIdOf,
+  missingRateLimitError,
+  putWorkflowInput,
+  registerInput,
+  staticRateLimitKeys,
+  withNamespace,
+} from "./_registration.ts";
 import { createSlotPool, type SlotLease } from "./_slots.ts";
 import { validateWorkerLabels } from "./flow_control.ts";
 import { CALL_TIMEOUT_MS, engineTaskRunPort, messageOf } from "./_task_run_port.ts";
@@ -249,14 +256,6 @@ const DEFAULT_DURABLE_SLOTS = 1000;
 const HEARTBEAT_TIMEOUT_MS = 5_000;
 /** PutWorkflow INTERNAL answers for a workflow with static rate limits before start() gives up. */
 const PUT_WORKFLOW_INTERNAL_ATTEMPTS = 3;
-
-/** The static rate-limit keys a workflow's tasks name (dynamic ones need no `put`). */
-function staticRateLimitKeys(def: WorkflowDefinition): string[] {
-  const tasks = [...def.tasks, def.onFailure, def.onSuccess].filter((t) => t !== undefined);
-  return [
-    ...new Set(tasks.flatMap((t) => t.rateLimits.filter((r) => !r.keyExpr).map((r) => r.key))),
-  ];
-}
 
 interface ActionEntry {
   task: TaskDefinition;
@@ -1013,14 +1012,7 @@ export function createWorker<L = undefined>(
               limits.length > 0 && err instanceof RpcError && err.code === "internal" &&
               ++internal >= PUT_WORKFLOW_INTERNAL_ATTEMPTS
             ) {
-              throw new Error(
-                `PutWorkflow ${JSON.stringify(def.name)} failed with internal ${internal} times; ` +
-                  `its tasks name the static rate limit(s) ${
-                    limits.map((k) => JSON.stringify(k)).join(", ")
-                  }, and the engine fails PutWorkflow for a limit that was never put: create ` +
-                  `each first with client.rateLimits.put(key, limit, duration)`,
-                { cause: err },
-              );
+              throw missingRateLimitError(def.name, limits, internal, err);
             }
             throw err;
           }

@@ -10,6 +10,7 @@
 // Nothing on this path imports `node:`: it loads where only web APIs exist.
 
 import { retryTransient } from "../transport/retry.ts";
+import { RpcError } from "../transport/rpc_error.ts";
 import type { Context } from "../context/context.ts";
 import { createContext, type TaskRunPort, truncateLogLine } from "../context/create_context.ts";
 import { NonRetryableError, TaskCancelledError } from "../context/errors.ts";
@@ -21,7 +22,12 @@ import type { JsonObject } from "../transport/types.ts";
 import { enginePortsOf, runsRuntimeOf } from "./_client_ports.ts";
 import { CALL_TIMEOUT_MS, engineTaskRunPort, messageOf } from "./_task_run_port.ts";
 import { describeError, serializeOutput } from "./_outcome.ts";
-import { actionIdOf, putWorkflowInput } from "./_registration.ts";
+import {
+  actionIdOf,
+  missingRateLimitError,
+  putWorkflowInput,
+  staticRateLimitKeys,
+} from "./_registration.ts";
 import type { HatchetClient } from "./hatchet_client.ts";
 import {
   definitionOf,
@@ -441,10 +447,19 @@ export function createPushHandler<L = undefined>(options: PushHandlerOptions<L>)
     const attempt = registered ??= (async () => {
       for (const def of definitions) {
         const input = putWorkflowInput(def, namespace);
-        await retryTransient(
-          () => ports.admin.putWorkflow(input, { timeoutMs: CALL_TIMEOUT_MS }),
-          { attempts: 3, baseMs: 200, maxMs: 2_000, signal: halt.signal },
-        );
+        const attempts = 3;
+        try {
+          await retryTransient(
+            () => ports.admin.putWorkflow(input, { timeoutMs: CALL_TIMEOUT_MS }),
+            { attempts, baseMs: 200, maxMs: 2_000, signal: halt.signal },
+          );
+        } catch (err) {
+          const limits = staticRateLimitKeys(def);
+          if (limits.length > 0 && err instanceof RpcError && err.code === "internal") {
+            throw missingRateLimitError(def.name, limits, attempts, err);
+          }
+          throw err;
+        }
       }
     })();
     // A failed registration is tried again on the next healthcheck.

@@ -227,6 +227,33 @@ Deno.test("MockEngine.addPushEndpoint() rejects when the first healthcheck fails
   });
 });
 
+Deno.test("A push handler whose task names a static rate limit nobody put says so in its healthcheck, and registers once it is put", async () => {
+  const wf = workflow({ name: "push-needs-limit" });
+  wf.task({ name: "call", rateLimits: [{ key: "llm-api" }], fn: () => ({ called: true }) });
+  await using engine = new MockEngine();
+  await using handler = createPushHandler({
+    workflows: [wf],
+    signingSecret: SECRET,
+    client: engine.client,
+  });
+  const refused = await engine.addPushEndpoint({ handler, signingSecret: SECRET }).then(
+    () => undefined,
+    (err: Error) => err.message,
+  );
+  // The engine quotes the start of the 503's JSON body.
+  assert.ok(
+    refused?.includes(
+      'returned status 503: {"error":"Could not register the workflows: PutWorkflow \\"push-needs-limit\\" failed with internal 3 times; its tasks name the static rate limit(s) \\"llm-api\\"',
+    ),
+    refused,
+  );
+  // A failed registration is tried again on the next healthcheck.
+  await engine.client.rateLimits.put("llm-api", 10, "minute");
+  await using _endpoint = await engine.addPushEndpoint({ handler, signingSecret: SECRET });
+  const run = await engine.client.runs.trigger(wf, {});
+  assert.deepEqual((await run.result()).outputs, { call: { called: true } });
+});
+
 Deno.test("MockEngine.addPushEndpoint() aborts the request of a cancelled task run", async () => {
   const wf = workflow({ name: "push-cancel" });
   const started = deferred();
