@@ -398,15 +398,7 @@ function createFetchH2Client(
         encodeEnvelope(toBinary(method.input, message)),
         call.signal,
       );
-      const { headerError } = validateResponseWithCompression(
-        ACCEPT_COMPRESSION,
-        res.status,
-        res.headers,
-      );
-      if (headerError !== undefined) {
-        await res.body?.cancel().catch(() => {});
-        throw headerError;
-      }
+      await rejectBadResponseHeaders(res);
     } catch (e) {
       call.end();
       throw call.error(e);
@@ -493,15 +485,7 @@ function createFetchH2Client(
         client,
         duplex: "half",
       } as RequestInit);
-      const { headerError } = validateResponseWithCompression(
-        ACCEPT_COMPRESSION,
-        res.status,
-        res.headers,
-      );
-      if (headerError !== undefined) {
-        await res.body?.cancel().catch(() => {});
-        throw headerError;
-      }
+      await rejectBadResponseHeaders(res);
     } catch (e) {
       call.end();
       call.signal.removeEventListener("abort", stopRequests);
@@ -662,6 +646,19 @@ export async function readWholeBody(res: Response): Promise<Uint8Array<ArrayBuff
     length += value.byteLength;
   }
   return buffer.subarray(0, length);
+}
+
+/** Throws what the response headers of a streaming call say is wrong, after dropping its body. */
+async function rejectBadResponseHeaders(res: Response): Promise<void> {
+  const { headerError } = validateResponseWithCompression(
+    ACCEPT_COMPRESSION,
+    res.status,
+    res.headers,
+  );
+  if (headerError !== undefined) {
+    await res.body?.cancel().catch(() => {});
+    throw headerError;
+  }
 }
 
 /** Maps a fetch failure to a ConnectError; an abort keeps the reason Connect gave it. */
