@@ -3,6 +3,7 @@
 
 import { toTaskConditions } from "../durable/mod.ts";
 import type { CreateTaskInput, PutWorkflowInput, RegisterWorkerInput } from "../transport/ports.ts";
+import { RpcError } from "../transport/rpc_error.ts";
 import type { TaskDefinition, WorkflowDefinition } from "./workflow.ts";
 
 /** Prefixes `namespace` unless `name` already starts with it (hatchet-protocol.md §1.6). */
@@ -95,13 +96,8 @@ export function putWorkflowInput(def: WorkflowDefinition, namespace: string): Pu
   return out;
 }
 
-/**
- * The static rate-limit keys a workflow's tasks name (a dynamic key needs no `put`).
- *
- * @param def The workflow's definition.
- * @returns The keys, each once, in task order.
- */
-export function staticRateLimitKeys(def: WorkflowDefinition): string[] {
+/** The static rate-limit keys a workflow's tasks name (a dynamic key needs no `put`). */
+function staticRateLimitKeys(def: WorkflowDefinition): string[] {
   const tasks = [...def.tasks, def.onFailure, def.onSuccess].filter((t) => t !== undefined);
   return [
     ...new Set(tasks.flatMap((t) => t.rateLimits.filter((r) => !r.keyExpr).map((r) => r.key))),
@@ -109,28 +105,29 @@ export function staticRateLimitKeys(def: WorkflowDefinition): string[] {
 }
 
 /**
- * What PutWorkflow answering INTERNAL most likely means for a workflow naming static rate limits:
- * the engine refuses to store a task whose static key was never put.
+ * What a PutWorkflow failure means when it is INTERNAL and the workflow names static rate
+ * limits: the engine refuses to store a task whose static key was never put.
  *
- * @param workflowName The workflow's name.
- * @param keys Its static rate-limit keys ({@link staticRateLimitKeys}).
- * @param times How many INTERNAL answers came.
- * @param cause The last one.
- * @returns The error to report.
+ * @param def The workflow's definition.
+ * @param err The PutWorkflow failure.
+ * @param times How many INTERNAL answers came, this one included.
+ * @returns The error to report, or `undefined` when the failure is something else.
  */
 export function missingRateLimitError(
-  workflowName: string,
-  keys: readonly string[],
+  def: WorkflowDefinition,
+  err: unknown,
   times: number,
-  cause: unknown,
-): Error {
+): Error | undefined {
+  if (!(err instanceof RpcError) || err.code !== "internal") return undefined;
+  const keys = staticRateLimitKeys(def);
+  if (keys.length === 0) return undefined;
   return new Error(
-    `PutWorkflow ${JSON.stringify(workflowName)} failed with internal ${times} times; ` +
+    `PutWorkflow ${JSON.stringify(def.name)} failed with internal ${times} times; ` +
       `its tasks name the static rate limit(s) ${
         keys.map((k) => JSON.stringify(k)).join(", ")
       }, and the engine fails PutWorkflow for a limit that was never put: create ` +
       `each first with client.rateLimits.put(key, limit, duration)`,
-    { cause },
+    { cause: err },
   );
 }
 

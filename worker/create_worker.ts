@@ -36,7 +36,6 @@ import {
   missingRateLimitError,
   putWorkflowInput,
   registerInput,
-  staticRateLimitKeys,
   withNamespace,
 } from "./_registration.ts";
 import { createSlotPool, type SlotLease } from "./_slots.ts";
@@ -1000,7 +999,6 @@ export function createWorker<L = undefined>(
       const pathChoice = durablePathFor(engineVersion);
       for (const def of definitions) {
         const request = putWorkflowInput(def, namespace);
-        const limits = staticRateLimitKeys(def);
         let internal = 0;
         await retryStart(async () => {
           try {
@@ -1008,12 +1006,8 @@ export function createWorker<L = undefined>(
           } catch (err) {
             // The engine fails PutWorkflow with INTERNAL when a task names a static rate limit
             // nobody put: after a few, say so instead of retrying for the whole startTimeout.
-            if (
-              limits.length > 0 && err instanceof RpcError && err.code === "internal" &&
-              ++internal >= PUT_WORKFLOW_INTERNAL_ATTEMPTS
-            ) {
-              throw missingRateLimitError(def.name, limits, internal, err);
-            }
+            const explained = missingRateLimitError(def, err, internal + 1);
+            if (explained && ++internal >= PUT_WORKFLOW_INTERNAL_ATTEMPTS) throw explained;
             throw err;
           }
         }, deadline);

@@ -10,7 +10,6 @@
 // Nothing on this path imports `node:`: it loads where only web APIs exist.
 
 import { retryTransient } from "../transport/retry.ts";
-import { RpcError } from "../transport/rpc_error.ts";
 import type { Context } from "../context/context.ts";
 import { createContext, type TaskRunPort, truncateLogLine } from "../context/create_context.ts";
 import { NonRetryableError, TaskCancelledError } from "../context/errors.ts";
@@ -22,12 +21,7 @@ import type { JsonObject } from "../transport/types.ts";
 import { enginePortsOf, runsRuntimeOf } from "./_client_ports.ts";
 import { CALL_TIMEOUT_MS, engineTaskRunPort, messageOf } from "./_task_run_port.ts";
 import { describeError, serializeOutput } from "./_outcome.ts";
-import {
-  actionIdOf,
-  missingRateLimitError,
-  putWorkflowInput,
-  staticRateLimitKeys,
-} from "./_registration.ts";
+import { actionIdOf, missingRateLimitError, putWorkflowInput } from "./_registration.ts";
 import type { HatchetClient } from "./hatchet_client.ts";
 import {
   definitionOf,
@@ -454,11 +448,7 @@ export function createPushHandler<L = undefined>(options: PushHandlerOptions<L>)
             { attempts, baseMs: 200, maxMs: 2_000, signal: halt.signal },
           );
         } catch (err) {
-          const limits = staticRateLimitKeys(def);
-          if (limits.length > 0 && err instanceof RpcError && err.code === "internal") {
-            throw missingRateLimitError(def.name, limits, attempts, err);
-          }
-          throw err;
+          throw missingRateLimitError(def, err, attempts) ?? err;
         }
       }
     })();
