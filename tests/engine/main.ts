@@ -16,6 +16,7 @@
 
 import { ConfigError, resolveConfig } from "../../transport/config.ts";
 import { ensurePythonSdk, ensureTypeScriptSdk } from "../official/install.ts";
+import { SIDE_BY_SIDE } from "./official_scenarios.ts";
 
 const ENV_NAMES = "HATCHET_CLIENT_*,HATCHET_TEST_*";
 
@@ -55,7 +56,7 @@ const runs = Deno.env.get("HATCHET_TEST_ENGINE_RESTART") ? ["sh"] : [];
 const official: Record<string, string> = {};
 const onlyArg = Deno.args.find((a) => a.startsWith("--only="))?.slice("--only=".length);
 const wantOfficial = !Deno.args.includes("--no-official") &&
-  (onlyArg === undefined || "durable wake: ours vs official sdks".includes(onlyArg.toLowerCase()));
+  (onlyArg === undefined || SIDE_BY_SIDE.toLowerCase().includes(onlyArg.toLowerCase()));
 if (wantOfficial) {
   try {
     official.HATCHET_TEST_OFFICIAL_PYTHON = await ensurePythonSdk();

@@ -147,12 +147,15 @@ async function measureOfficial(
   }
 }
 
+/** The scenario's name; main.ts installs the official SDKs only when it is selected. */
+export const SIDE_BY_SIDE = "durable wake: ours vs official SDKs";
+
 // The official SDKs do not depend on our HTTP stack: they are measured on the first stack's
 // run, and the second reports the same figures next to its own.
 let officials: Promise<Record<"python" | "typescript", Samples | string>> | undefined;
 
 const sideBySide: Scenario = {
-  name: "durable wake: ours vs official SDKs",
+  name: SIDE_BY_SIDE,
   exclusive: true,
   timeoutMs: 300_000,
   async run(client, ctx) {
